@@ -1,0 +1,420 @@
+"""The person-of-interest register as plain values: fields, the policy's rules, status."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+from callflow.phone import InvalidNumber, normalise
+from callflow.schedule import ScheduleError, parse_schedule
+
+
+class Category(StrEnum):
+    """Behaviour that can lead to a restriction (policy section 3)."""
+
+    AGGRESSIVE_ABUSIVE = "aggressive_abusive"
+    UNREASONABLE_DEMANDS = "unreasonable_demands"
+    UNREASONABLE_PERSISTENCE = "unreasonable_persistence"
+
+    @property
+    def label(self) -> str:
+        """How staff read the category."""
+        return CATEGORY_LABELS[self]
+
+
+CATEGORY_LABELS = {
+    Category.AGGRESSIVE_ABUSIVE: "Aggressive, abusive or intimidating behaviour (3.1)",
+    Category.UNREASONABLE_DEMANDS: "Unreasonable demands (3.2)",
+    Category.UNREASONABLE_PERSISTENCE: "Unreasonable persistence (3.3)",
+}
+
+
+class Status(StrEnum):
+    """Where an entry stands on a given day."""
+
+    UPCOMING = "upcoming"
+    ACTIVE = "active"
+    LAPSED = "lapsed"
+    LIFTED = "lifted"
+
+
+VOICEMAIL = "voicemail"
+
+COLUMNS = (
+    "customer_ref",
+    "name",
+    "phone_numbers",
+    "categories",
+    "reason",
+    "written_only",
+    "call_windows",
+    "designated_contact",
+    "fallback",
+    "visits_by_appointment",
+    "closed_issues",
+    "staff_notes",
+    "decided_by",
+    "decided_on",
+    "starts_on",
+    "ends_on",
+    "review_on",
+    "notice_sent_on",
+)
+REQUIRED_COLUMNS = (
+    "customer_ref",
+    "name",
+    "phone_numbers",
+    "categories",
+    "reason",
+    "decided_by",
+    "decided_on",
+    "starts_on",
+    "ends_on",
+)
+
+
+@dataclass(frozen=True)
+class ClosedIssue:
+    """An issue closed under policy 4.7: not reopened without new information."""
+
+    reference: str
+    summary: str
+
+    def __str__(self) -> str:
+        return f"{self.reference}: {self.summary}"
+
+
+@dataclass(frozen=True)
+class EntryFields:
+    """Everything a manager decides about one customer's restriction, already typed."""
+
+    customer_ref: str
+    name: str
+    phone_numbers: tuple[str, ...]
+    categories: tuple[Category, ...]
+    reason: str
+    decided_by: str
+    decided_on: date
+    starts_on: date
+    ends_on: date
+    written_only: bool = False
+    call_windows: str = ""
+    designated_contact: str = ""
+    fallback: str = ""
+    visits_by_appointment: bool = False
+    closed_issues: tuple[ClosedIssue, ...] = ()
+    staff_notes: str = ""
+    review_on: date | None = None
+    notice_sent_on: date | None = None
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """What is wrong with one field."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class EntryInvalid(ValueError):
+    """An entry refused by the register's rules."""
+
+    def __init__(self, errors: Iterable[FieldError]):
+        self.errors = tuple(errors)
+        super().__init__("; ".join(str(e) for e in self.errors))
+
+
+_TRUE = {"yes", "y", "true", "1"}
+_FALSE = {"no", "n", "false", "0", ""}
+_UK_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def parse_flag(text: str) -> bool:
+    """yes/no, true/false, 1/0 in any case."""
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"{text!r} is not yes or no")
+
+
+def parse_date(text: str) -> date:
+    """An ISO 8601 date, or a UK day-first date as QL exports it."""
+    cleaned = text.strip()
+    match = _UK_DATE.match(cleaned)
+    try:
+        if match:
+            day, month, year = (int(part) for part in match.groups())
+            return date(year, month, day)
+        return date.fromisoformat(cleaned)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (use 2026-12-01 or 01/12/2026)") from None
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(";") if part.strip()]
+
+
+def parse_entry(row: Mapping[str, str]) -> tuple[EntryFields | None, list[FieldError]]:
+    """Turn text fields (CSV columns or a form) into typed fields, with every error found."""
+    errors: list[FieldError] = []
+
+    def text(name: str) -> str:
+        return (row.get(name) or "").strip()
+
+    def need(name: str) -> str:
+        value = text(name)
+        if not value:
+            errors.append(FieldError(name, "is required"))
+        return value
+
+    def typed(name: str, parse, default=None, required: bool = False):
+        raw = text(name)
+        if not raw:
+            if required:
+                errors.append(FieldError(name, "is required"))
+            return default
+        try:
+            return parse(raw)
+        except ValueError as error:
+            errors.append(FieldError(name, str(error)))
+            return default
+
+    customer_ref = need("customer_ref")
+    name = need("name")
+    reason = need("reason")
+
+    numbers: list[str] = []
+    for raw in _split(text("phone_numbers")):
+        try:
+            number = normalise(raw)
+        except InvalidNumber as error:
+            errors.append(FieldError("phone_numbers", str(error)))
+            continue
+        if number not in numbers:
+            numbers.append(number)
+    if not text("phone_numbers"):
+        errors.append(FieldError("phone_numbers", "is required"))
+
+    categories: list[Category] = []
+    for raw in _split(text("categories").replace(",", ";")):
+        try:
+            category = Category(raw.lower())
+        except ValueError:
+            allowed = ", ".join(c.value for c in Category)
+            errors.append(FieldError("categories", f"{raw!r} is not one of {allowed}"))
+            continue
+        if category not in categories:
+            categories.append(category)
+    if not text("categories"):
+        errors.append(FieldError("categories", "is required"))
+
+    windows = ""
+    if text("call_windows"):
+        try:
+            windows = str(parse_schedule(text("call_windows")))
+        except ScheduleError as error:
+            errors.append(FieldError("call_windows", str(error)))
+
+    closed: list[ClosedIssue] = []
+    for raw in _split(text("closed_issues")):
+        reference, sep, summary = raw.partition(":")
+        if not sep or not reference.strip() or not summary.strip():
+            errors.append(FieldError("closed_issues", f"{raw!r}: write it as REFERENCE: summary"))
+            continue
+        closed.append(ClosedIssue(reference.strip(), summary.strip()))
+
+    emails = {}
+    for name_ in ("designated_contact", "decided_by"):
+        value = text(name_).lower()
+        if value and not _EMAIL.match(value):
+            errors.append(FieldError(name_, f"{value!r} is not an email address"))
+        emails[name_] = value
+    fallback = text("fallback").lower()
+    if fallback and fallback != VOICEMAIL and not _EMAIL.match(fallback):
+        errors.append(FieldError("fallback", f"{fallback!r}: use voicemail or a staff email"))
+    if emails["designated_contact"] and not fallback:
+        fallback = VOICEMAIL  # policy 4.1: an unanswered designated contact still leaves a route
+    if not emails["decided_by"] and "decided_by" not in {e.field for e in errors}:
+        errors.append(FieldError("decided_by", "is required"))
+
+    written_only = typed("written_only", parse_flag, False)
+    visits = typed("visits_by_appointment", parse_flag, False)
+    decided_on = typed("decided_on", parse_date, required=True)
+    starts_on = typed("starts_on", parse_date, required=True)
+    ends_on = typed("ends_on", parse_date, required=True)
+    review_on = typed("review_on", parse_date)
+    notice_sent_on = typed("notice_sent_on", parse_date)
+
+    if errors:
+        return None, errors
+    return EntryFields(
+        customer_ref=customer_ref,
+        name=name,
+        phone_numbers=tuple(numbers),
+        categories=tuple(categories),
+        reason=reason,
+        decided_by=emails["decided_by"],
+        decided_on=decided_on,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        written_only=written_only,
+        call_windows=windows,
+        designated_contact=emails["designated_contact"],
+        fallback=fallback,
+        visits_by_appointment=visits,
+        closed_issues=tuple(closed),
+        staff_notes=text("staff_notes"),
+        review_on=review_on,
+        notice_sent_on=notice_sent_on,
+    ), []
+
+
+def check_entry(
+    fields: EntryFields,
+    staff_roles: Mapping[str, str],
+    number_holders: Mapping[str, str],
+) -> list[FieldError]:
+    """The register's rules; staff_roles maps email to role, number_holders E.164 to another ref."""
+    errors: list[FieldError] = []
+    if not fields.phone_numbers:
+        errors.append(FieldError("phone_numbers", "at least one number is required"))
+    if not fields.categories:
+        errors.append(FieldError("categories", "at least one category is required"))
+    if fields.ends_on <= fields.starts_on:
+        errors.append(FieldError("ends_on", "must be after starts_on (policy 5.1: say how long)"))
+    if fields.review_on and not fields.starts_on <= fields.review_on <= fields.ends_on:
+        errors.append(FieldError("review_on", "must fall between starts_on and ends_on"))
+    if fields.decided_on > fields.starts_on:
+        errors.append(FieldError("decided_on", "must not be after starts_on"))
+
+    # policy 4.1: written contact is a form of contact; a phone restriction must leave a route.
+    if fields.written_only and fields.call_windows:
+        errors.append(FieldError("call_windows", "cannot be set when contact is written only"))
+    if not fields.written_only and not (fields.call_windows or fields.designated_contact):
+        errors.append(
+            FieldError(
+                "written_only",
+                "no form of contact is left (policy 4.1): choose written only, "
+                "set call windows, or name a designated contact",
+            )
+        )
+    if fields.fallback and not fields.designated_contact:
+        errors.append(FieldError("fallback", "needs a designated_contact to fall back from"))
+
+    if fields.decided_by and staff_roles.get(fields.decided_by) != "manager":
+        role = staff_roles.get(fields.decided_by)
+        why = "is not a known staff member" if role is None else f"is a {role}, not a manager"
+        errors.append(FieldError("decided_by", f"{fields.decided_by} {why} (policy 5.2)"))
+    if fields.designated_contact and fields.designated_contact not in staff_roles:
+        errors.append(
+            FieldError(
+                "designated_contact", f"{fields.designated_contact} is not a known staff member"
+            )
+        )
+    if fields.fallback and fields.fallback != VOICEMAIL:
+        if fields.fallback not in staff_roles:
+            errors.append(FieldError("fallback", f"{fields.fallback} is not a known staff member"))
+        elif fields.fallback == fields.designated_contact:
+            errors.append(FieldError("fallback", "must differ from the designated contact"))
+
+    for number in fields.phone_numbers:
+        holder = number_holders.get(number)
+        if holder and holder != fields.customer_ref:
+            errors.append(
+                FieldError("phone_numbers", f"{number} already belongs to active entry {holder}")
+            )
+    return errors
+
+
+def entry_status(starts_on: date, ends_on: date, lifted_at: datetime | None, today: date) -> Status:
+    """Upcoming, active, lapsed or lifted; ends_on is the last day the restriction applies."""
+    if lifted_at is not None:
+        return Status.LIFTED
+    if today < starts_on:
+        return Status.UPCOMING
+    if today > ends_on:
+        return Status.LAPSED
+    return Status.ACTIVE
+
+
+def _flag_text(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _date_text(value: date | None) -> str:
+    return value.isoformat() if value else ""
+
+
+def entry_row(fields: EntryFields) -> dict[str, str]:
+    """The CSV row for an entry; parse_entry reads it back to equal fields."""
+    return {
+        "customer_ref": fields.customer_ref,
+        "name": fields.name,
+        "phone_numbers": "; ".join(fields.phone_numbers),
+        "categories": "; ".join(c.value for c in fields.categories),
+        "reason": fields.reason,
+        "written_only": _flag_text(fields.written_only),
+        "call_windows": fields.call_windows,
+        "designated_contact": fields.designated_contact,
+        "fallback": fields.fallback,
+        "visits_by_appointment": _flag_text(fields.visits_by_appointment),
+        "closed_issues": "; ".join(str(issue) for issue in fields.closed_issues),
+        "staff_notes": fields.staff_notes,
+        "decided_by": fields.decided_by,
+        "decided_on": _date_text(fields.decided_on),
+        "starts_on": _date_text(fields.starts_on),
+        "ends_on": _date_text(fields.ends_on),
+        "review_on": _date_text(fields.review_on),
+        "notice_sent_on": _date_text(fields.notice_sent_on),
+    }
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """What the call path needs of an entry, and no more personal data than routing needs."""
+
+    entry_id: int
+    starts_on: date
+    ends_on: date
+    written_only: bool
+    call_windows: str
+    designated_contact_id: int | None
+    fallback_contact_id: int | None
+
+    def applies_on(self, day: date) -> bool:
+        """True when the restriction is in force on this local date."""
+        return self.starts_on <= day <= self.ends_on
+
+    def to_cache(self) -> dict[str, object]:
+        """A compact, JSON-ready form for the routing cache."""
+        return {
+            "id": self.entry_id,
+            "s": self.starts_on.isoformat(),
+            "e": self.ends_on.isoformat(),
+            "w": int(self.written_only),
+            "cw": self.call_windows,
+            "dc": self.designated_contact_id,
+            "fb": self.fallback_contact_id,
+        }
+
+    @classmethod
+    def from_cache(cls, data: Mapping[str, object]) -> Restriction:
+        """Rebuild from to_cache's form."""
+        return cls(
+            entry_id=int(data["id"]),
+            starts_on=date.fromisoformat(str(data["s"])),
+            ends_on=date.fromisoformat(str(data["e"])),
+            written_only=bool(data["w"]),
+            call_windows=str(data["cw"]),
+            designated_contact_id=None if data["dc"] is None else int(data["dc"]),
+            fallback_contact_id=None if data["fb"] is None else int(data["fb"]),
+        )

@@ -1,0 +1,261 @@
+"""The `callflow` command line: database, register, staff, demo data and the whole service."""
+
+from __future__ import annotations
+
+import sys
+from functools import cache
+
+import click
+from sqlalchemy import select
+from tqdm import tqdm
+
+from callflow.register import CATEGORY_LABELS, Category, entry_status
+from config.settings import SettingsError, load_settings
+from service.clock import local_today, now_utc
+from service.container import Services
+from service.register_csv import ImportRefused, export_register, import_register
+from service.staff import StaffInvalid, add_staff
+from store import migrate
+from store.db import transaction
+from store.models import Staff
+from store.register import RegisterStore, fields_of
+
+
+@cache
+def services() -> Services:
+    """Settings and connections for this command, read once."""
+    try:
+        return Services(load_settings())
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@click.group()
+def main() -> None:
+    """callflow: the person-of-interest policy in a Twilio contact centre."""
+
+
+@main.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration not yet applied."""
+    migrate.upgrade(services().engine)
+    click.echo("database is up to date")
+
+
+@main.group()
+def register() -> None:
+    """The person-of-interest register."""
+
+
+@register.command("import")
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+@click.option(
+    "--by",
+    "actor",
+    default="import",
+    show_default=True,
+    help="Who is importing, for the audit trail.",
+)
+def register_import(csv_file, actor: str) -> None:
+    """Import a CSV from the housing system, all or nothing."""
+    s = services()
+    now = now_utc()
+    try:
+        report = import_register(
+            csv_file,
+            s.register,
+            f"import:{actor}",
+            now,
+            local_today(s.settings.tz, now),
+            progress=lambda rows: tqdm(
+                rows, desc="importing", unit="entry", disable=len(rows) < 200, file=sys.stderr
+            ),
+        )
+    except ImportRefused as refused:
+        for error in refused.errors:
+            click.echo(f"{csv_file.name}: {error}", err=True)
+        raise click.ClickException(str(refused)) from None
+    click.echo(
+        f"imported: {report.created} created, {report.updated} updated, "
+        f"{report.unchanged} unchanged"
+    )
+
+
+@register.command("export")
+def register_export() -> None:
+    """Write the register as CSV to standard output."""
+    export_register(sys.stdout, services().register)
+
+
+@register.command("list")
+def register_list() -> None:
+    """One line per entry: reference, status, dates, arrangements."""
+    s = services()
+    today = local_today(s.settings.tz)
+    with s.sessions() as session:
+        entries = list(RegisterStore(session).entries())
+        if not entries:
+            click.echo("the register is empty")
+            return
+        click.echo(f"{'REF':<12} {'STATUS':<9} {'STARTS':<10} {'ENDS':<10} ARRANGEMENTS")
+        for entry in entries:
+            status = entry_status(entry.starts_on, entry.ends_on, entry.lifted_at, today)
+            click.echo(
+                f"{entry.customer_ref:<12} {status.value:<9} {entry.starts_on} "
+                f"{entry.ends_on} {_arrangements(entry)}"
+            )
+
+
+def _arrangements(entry) -> str:
+    parts = []
+    if entry.written_only:
+        parts.append("written only")
+    if entry.call_windows:
+        parts.append(f"calls {entry.call_windows}")
+    if entry.designated_contact:
+        fallback = entry.fallback_contact.name if entry.fallback_contact else "voicemail"
+        parts.append(f"contact {entry.designated_contact.name}, then {fallback}")
+    if entry.visits_by_appointment:
+        parts.append("visits by appointment")
+    return "; ".join(parts)
+
+
+@register.command("show")
+@click.argument("customer_ref")
+def register_show(customer_ref: str) -> None:
+    """Everything on one entry, for a person at a terminal."""
+    s = services()
+    with s.sessions() as session:
+        entry = RegisterStore(session).get(customer_ref)
+        if entry is None:
+            raise click.ClickException(f"no register entry {customer_ref}")
+        fields = fields_of(entry)
+        status = entry_status(
+            entry.starts_on, entry.ends_on, entry.lifted_at, local_today(s.settings.tz)
+        )
+        lines = [
+            ("Reference", fields.customer_ref),
+            ("Name", fields.name),
+            ("Status", status.value),
+            ("Numbers", ", ".join(fields.phone_numbers)),
+            ("Categories", "; ".join(CATEGORY_LABELS[Category(c)] for c in fields.categories)),
+            ("Reason", fields.reason),
+            ("Arrangements", _arrangements(entry) or "-"),
+            ("Closed issues (4.7)", "; ".join(map(str, fields.closed_issues)) or "-"),
+            ("Staff notes", fields.staff_notes or "-"),
+            ("Decided", f"{fields.decided_on} by {fields.decided_by}"),
+            ("In force", f"{fields.starts_on} to {fields.ends_on}"),
+            ("Review on", str(fields.review_on or "-")),
+            ("Notice sent", str(fields.notice_sent_on or "not yet")),
+        ]
+        if entry.lifted_at:
+            lines.append(
+                (
+                    "Lifted",
+                    f"{entry.lifted_at:%Y-%m-%d} by {entry.lifted_by.email}: {entry.lifted_reason}",
+                )
+            )
+        for label, value in lines:
+            click.echo(f"{label + ':':<21}{value}")
+
+
+@register.command("lift")
+@click.argument("customer_ref")
+@click.option("--by", "manager", required=True, help="The manager lifting it (email).")
+@click.option("--reason", required=True, help="Why it is lifted early.")
+def register_lift(customer_ref: str, manager: str, reason: str) -> None:
+    """Lift an entry before its end date."""
+    try:
+        services().register.lift(customer_ref, manager.lower(), reason, now_utc())
+    except (LookupError, PermissionError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{customer_ref} lifted")
+
+
+@register.command("rebuild-cache")
+def register_rebuild_cache() -> None:
+    """Rebuild the Redis copy of the register the call path reads."""
+    s = services()
+    count = s.register.rebuild_cache(local_today(s.settings.tz))
+    click.echo(f"routing cache rebuilt: {count} number(s)")
+
+
+@main.group()
+def staff() -> None:
+    """Staff members."""
+
+
+@staff.command("add")
+@click.argument("email")
+@click.option("--name", required=True)
+@click.option(
+    "--role", required=True, type=click.Choice(["agent", "supervisor", "manager", "admin"])
+)
+@click.option("--client-identity", default=None, help="Twilio Voice client identity.")
+@click.option("--phone", default=None, help="A phone number to dial them on.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def staff_add(
+    email: str,
+    name: str,
+    role: str,
+    client_identity: str | None,
+    phone: str | None,
+    password_stdin: bool,
+) -> None:
+    """Add a staff member; the password is prompted for."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with transaction(services().sessions) as session:
+            member = add_staff(
+                session,
+                email=email,
+                name=name,
+                role=role,
+                now=now_utc(),
+                password=password,
+                client_identity=client_identity,
+                phone_number=phone,
+            )
+            click.echo(f"added {member.email} ({member.role})")
+    except StaffInvalid as error:
+        raise click.ClickException(str(error)) from None
+
+
+@staff.command("list")
+def staff_list() -> None:
+    """Every staff member and role."""
+    with services().sessions() as session:
+        for member in session.scalars(select(Staff).order_by(Staff.role, Staff.email)):
+            state = "" if member.active else " (disabled)"
+            reach = member.client_identity or member.phone_number or "-"
+            click.echo(f"{member.email:<32} {member.role:<11} {reach:<16} {member.name}{state}")
+
+
+@main.group()
+def demo() -> None:
+    """Fictional demo data."""
+
+
+@demo.command("seed")
+def demo_seed() -> None:
+    """Add demo staff and people of interest, once."""
+    from service.demo import DEMO_PASSWORD, seed_demo
+
+    s = services()
+    now = now_utc()
+    if seed_demo(s.register, now, local_today(s.settings.tz, now)):
+        click.echo(f"demo data added; staff sign in with password {DEMO_PASSWORD!r}")
+    else:
+        click.echo("staff already exist; demo data not added")
+
+
+if __name__ == "__main__":
+    main()

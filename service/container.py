@@ -1,0 +1,101 @@
+"""Wires settings to the database, Redis, the queue and the register, once per process."""
+
+from __future__ import annotations
+
+import atexit
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import redis
+from rq import Queue
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from config.settings import Settings
+from service.register import RegisterService
+from store.db import make_engine, make_session_factory
+from store.embedded_redis import EmbeddedRedis
+from store.lookup import RegisterLookup
+from store.redis_client import call_path_redis, worker_redis
+from store.routing_cache import RoutingCache
+
+QUEUE_NAME = "callflow"
+
+
+def resolve_redis_url(settings: Settings) -> str:
+    """REDIS_URL, or the embedded server's socket (started here if nobody has yet)."""
+    if settings.redis_url:
+        return settings.redis_url
+    shared = os.environ.get("CALLFLOW_EMBEDDED_REDIS_URL")
+    if shared:
+        return shared
+    server = EmbeddedRedis(settings.var_dir)
+    atexit.register(server.close)
+    os.environ["CALLFLOW_EMBEDDED_REDIS_URL"] = server.url
+    return server.url
+
+
+@dataclass
+class Services:
+    """Everything a web process, worker or command needs, built lazily."""
+
+    settings: Settings
+    _redis_url: str | None = field(default=None, repr=False)
+
+    @cached_property
+    def redis_url(self) -> str:
+        """The Redis every process of this service shares."""
+        return self._redis_url or resolve_redis_url(self.settings)
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The engine for everything but the call path."""
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        """Sessions on the main engine."""
+        return make_session_factory(self.engine)
+
+    @cached_property
+    def call_path_sessions(self) -> sessionmaker[Session]:
+        """Sessions whose every wait is bounded, for the register fallback on the call path."""
+        return make_session_factory(make_engine(self.settings.database_url, call_path=True))
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        """The call path's client: one pool per process, tight time-outs."""
+        return call_path_redis(self.redis_url)
+
+    @cached_property
+    def worker_redis(self) -> redis.Redis:
+        """The workers' client: patient, for blocking dequeues."""
+        return worker_redis(self.redis_url)
+
+    @cached_property
+    def queue(self) -> Queue:
+        """The RQ queue jobs are enqueued on."""
+        return Queue(QUEUE_NAME, connection=self.worker_redis)
+
+    @cached_property
+    def routing_cache(self) -> RoutingCache:
+        """The Redis copy of the register the call path reads."""
+        return RoutingCache(self.redis)
+
+    @cached_property
+    def lookup(self) -> RegisterLookup:
+        """The call path's register lookup."""
+        return RegisterLookup(self.routing_cache, self.call_path_sessions)
+
+    @cached_property
+    def register(self) -> RegisterService:
+        """Register changes that keep the cache in step."""
+        return RegisterService(self.sessions, RoutingCache(self.worker_redis_decoded))
+
+    @cached_property
+    def worker_redis_decoded(self) -> redis.Redis:
+        """A patient client that decodes strings, for register maintenance."""
+        return redis.Redis.from_url(
+            self.redis_url, decode_responses=True, socket_connect_timeout=5, socket_timeout=30
+        )

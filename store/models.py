@@ -1,0 +1,188 @@
+"""SQLAlchemy models: staff, the register and its audit trail, and the call log."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+ROLES = ("agent", "supervisor", "manager", "admin")
+
+# Integer on SQLite (so it is the rowid alias and autoincrements), BIGINT on PostgreSQL.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out, the same on SQLite and PostgreSQL."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; callflow stores aware UTC datetimes")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    """Base of every model."""
+
+
+class Staff(Base):
+    """A member of staff who signs in, takes calls, or decides restrictions."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    client_identity: Mapped[str | None] = mapped_column(String(120), unique=True)
+    phone_number: Mapped[str | None] = mapped_column(String(32))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @property
+    def dial_target(self) -> str | None:
+        """What Twilio dials to reach this person: their browser client, else their phone."""
+        if self.client_identity:
+            return f"client:{self.client_identity}"
+        return self.phone_number
+
+
+class RegisterEntry(Base):
+    """One customer's restriction, as a manager decided it (policy 5.2)."""
+
+    __tablename__ = "register_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    written_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    call_windows: Mapped[str] = mapped_column(String(500), default="")
+    designated_contact_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    fallback_voicemail: Mapped[bool] = mapped_column(Boolean, default=False)
+    fallback_contact_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    visits_by_appointment: Mapped[bool] = mapped_column(Boolean, default=False)
+    closed_issues: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    staff_notes: Mapped[str] = mapped_column(Text, default="")
+    decided_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    decided_on: Mapped[date] = mapped_column(Date)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date, index=True)
+    review_on: Mapped[date | None] = mapped_column(Date, index=True)
+    notice_sent_on: Mapped[date | None] = mapped_column(Date)
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lifted_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    lifted_reason: Mapped[str | None] = mapped_column(Text)
+    lapse_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    phones: Mapped[list[EntryPhone]] = relationship(
+        back_populates="entry", cascade="all, delete-orphan", order_by="EntryPhone.position"
+    )
+    designated_contact: Mapped[Staff | None] = relationship(foreign_keys=[designated_contact_id])
+    fallback_contact: Mapped[Staff | None] = relationship(foreign_keys=[fallback_contact_id])
+    decided_by: Mapped[Staff] = relationship(foreign_keys=[decided_by_id])
+    lifted_by: Mapped[Staff | None] = relationship(foreign_keys=[lifted_by_id])
+
+
+class EntryPhone(Base):
+    """A phone number (E.164) on a register entry."""
+
+    __tablename__ = "entry_phones"
+    __table_args__ = (Index("ix_entry_phones_number", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("register_entries.id", ondelete="CASCADE"))
+    number: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    entry: Mapped[RegisterEntry] = relationship(back_populates="phones")
+
+
+class AuditRecord(Base):
+    """An append-only record of one change to the register: who, when, before and after."""
+
+    __tablename__ = "audit_records"
+    __table_args__ = (Index("ix_audit_records_entry", "entry_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entry_id: Mapped[int | None] = mapped_column(Integer)
+    customer_ref: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    changes: Mapped[dict[str, list[str]]] = mapped_column(JSON)
+
+
+class Call(Base):
+    """One inbound call's summary row, folded from its events by the workers."""
+
+    __tablename__ = "calls"
+    __table_args__ = (
+        Index("ix_calls_started", "started_at", "id"),
+        Index("ix_calls_from_started", "from_number", "started_at"),
+        Index("ix_calls_entry_started", "entry_id", "started_at"),
+        Index("ix_calls_decision_started", "decision", "started_at"),
+        Index("ix_calls_agent_started", "agent_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    from_number: Mapped[str | None] = mapped_column(String(32))
+    withheld: Mapped[bool] = mapped_column(Boolean, default=False)
+    to_number: Mapped[str | None] = mapped_column(String(32))
+    entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("register_entries.id", ondelete="SET NULL")
+    )
+    decision: Mapped[str | None] = mapped_column(String(32))
+    lookup_failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    status: Mapped[str | None] = mapped_column(String(20))
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    warned: Mapped[bool] = mapped_column(Boolean, default=False)
+    ended_by_agent: Mapped[bool] = mapped_column(Boolean, default=False)
+    incident: Mapped[bool] = mapped_column(Boolean, default=False)
+    emergency: Mapped[bool] = mapped_column(Boolean, default=False)
+    voicemail: Mapped[bool] = mapped_column(Boolean, default=False)
+    recording_url: Mapped[str | None] = mapped_column(String(500))
+
+
+class CallEvent(Base):
+    """Something that happened on a call; event_key makes each one land exactly once."""
+
+    __tablename__ = "call_events"
+    __table_args__ = (Index("ix_call_events_call", "call_sid", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_key: Mapped[str] = mapped_column(String(200), unique=True)
+    call_sid: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)

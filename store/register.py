@@ -1,0 +1,277 @@
+"""The register in the database: save with the policy's rules, audit every change, lift, look up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from callflow.register import (
+    VOICEMAIL,
+    Category,
+    ClosedIssue,
+    EntryFields,
+    EntryInvalid,
+    FieldError,
+    Restriction,
+    check_entry,
+    entry_row,
+)
+from store.models import AuditRecord, EntryPhone, RegisterEntry, Staff
+
+SYSTEM_ACTOR = "system"
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What a save did: created, updated or unchanged, and the changes it audited."""
+
+    action: str
+    entry_id: int
+    changes: dict[str, list[str]]
+
+
+def _entry_options():
+    return (
+        selectinload(RegisterEntry.phones),
+        selectinload(RegisterEntry.designated_contact),
+        selectinload(RegisterEntry.fallback_contact),
+        selectinload(RegisterEntry.decided_by),
+    )
+
+
+def fields_of(entry: RegisterEntry) -> EntryFields:
+    """The typed fields of a stored entry."""
+    if entry.fallback_contact is not None:
+        fallback = entry.fallback_contact.email
+    else:
+        fallback = VOICEMAIL if entry.fallback_voicemail else ""
+    return EntryFields(
+        customer_ref=entry.customer_ref,
+        name=entry.name or "",
+        phone_numbers=tuple(p.number for p in entry.phones),
+        categories=tuple(Category(c) for c in entry.categories),
+        reason=entry.reason,
+        decided_by=entry.decided_by.email,
+        decided_on=entry.decided_on,
+        starts_on=entry.starts_on,
+        ends_on=entry.ends_on,
+        written_only=entry.written_only,
+        call_windows=entry.call_windows,
+        designated_contact=entry.designated_contact.email if entry.designated_contact else "",
+        fallback=fallback,
+        visits_by_appointment=entry.visits_by_appointment,
+        closed_issues=tuple(ClosedIssue(i["reference"], i["summary"]) for i in entry.closed_issues),
+        staff_notes=entry.staff_notes,
+        review_on=entry.review_on,
+        notice_sent_on=entry.notice_sent_on,
+    )
+
+
+def restriction_of(entry: RegisterEntry) -> Restriction:
+    """The routing view of an entry."""
+    return Restriction(
+        entry_id=entry.id,
+        starts_on=entry.starts_on,
+        ends_on=entry.ends_on,
+        written_only=entry.written_only,
+        call_windows=entry.call_windows,
+        designated_contact_id=entry.designated_contact_id,
+        fallback_contact_id=entry.fallback_contact_id,
+    )
+
+
+def diff(before: EntryFields | None, after: EntryFields | None) -> dict[str, list[str]]:
+    """Field-by-field changes as [before, after] text, for the audit trail."""
+    old = entry_row(before) if before else {}
+    new = entry_row(after) if after else {}
+    return {
+        name: [old.get(name, ""), new.get(name, "")]
+        for name in sorted(set(old) | set(new))
+        if old.get(name, "") != new.get(name, "")
+    }
+
+
+class RegisterStore:
+    """Reads and writes register entries inside the caller's transaction."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def staff_by_email(self) -> dict[str, Staff]:
+        """Every staff member, by lower-case email."""
+        return {s.email: s for s in self.session.scalars(select(Staff))}
+
+    def get(self, customer_ref: str) -> RegisterEntry | None:
+        """The entry for a customer reference, or None."""
+        return self.session.scalar(
+            select(RegisterEntry)
+            .where(RegisterEntry.customer_ref == customer_ref)
+            .options(*_entry_options())
+        )
+
+    def get_by_id(self, entry_id: int) -> RegisterEntry | None:
+        """The entry with this id, or None."""
+        return self.session.get(RegisterEntry, entry_id, options=_entry_options())
+
+    def entries(self) -> Iterator[RegisterEntry]:
+        """Every entry, in customer reference order."""
+        yield from self.session.scalars(
+            select(RegisterEntry).order_by(RegisterEntry.customer_ref).options(*_entry_options())
+        )
+
+    def number_holders(self, today: date) -> dict[str, str]:
+        """Numbers on entries still in force or yet to start, mapped to their customer_ref."""
+        rows = self.session.execute(
+            select(EntryPhone.number, RegisterEntry.customer_ref)
+            .join(RegisterEntry)
+            .where(RegisterEntry.lifted_at.is_(None), RegisterEntry.ends_on >= today)
+        )
+        return {number: ref for number, ref in rows}
+
+    def validate(
+        self,
+        fields: EntryFields,
+        today: date,
+        staff: dict[str, Staff] | None = None,
+        holders: dict[str, str] | None = None,
+    ) -> list[FieldError]:
+        """Every rule the register holds an entry to, with field-named messages."""
+        staff = self.staff_by_email() if staff is None else staff
+        roles = {email: s.role for email, s in staff.items() if s.active}
+        holders = self.number_holders(today) if holders is None else holders
+        return check_entry(fields, roles, holders)
+
+    def save(
+        self,
+        fields: EntryFields,
+        actor: str,
+        now: datetime,
+        today: date,
+        staff: dict[str, Staff] | None = None,
+        holders: dict[str, str] | None = None,
+    ) -> SaveResult:
+        """Create or update the entry for fields.customer_ref; refuse it if any rule fails."""
+        errors = self.validate(fields, today, staff, holders)
+        if errors:
+            raise EntryInvalid(errors)
+        staff = self.staff_by_email() if staff is None else staff
+        entry = self.get(fields.customer_ref)
+        before = fields_of(entry) if entry else None
+        changes = diff(before, fields)
+        if entry is not None and not changes:
+            return SaveResult("unchanged", entry.id, {})
+        if entry is None:
+            entry = RegisterEntry(customer_ref=fields.customer_ref, created_at=now)
+            self.session.add(entry)
+        self._apply(entry, fields, staff, now)
+        self.session.flush()
+        action = "created" if before is None else "updated"
+        self.audit(entry, actor, action, now, changes)
+        return SaveResult(action, entry.id, changes)
+
+    def _apply(
+        self, entry: RegisterEntry, fields: EntryFields, staff: dict[str, Staff], now: datetime
+    ) -> None:
+        entry.name = fields.name
+        entry.categories = [c.value for c in fields.categories]
+        entry.reason = fields.reason
+        entry.written_only = fields.written_only
+        entry.call_windows = fields.call_windows
+        entry.designated_contact = staff.get(fields.designated_contact)
+        entry.fallback_voicemail = fields.fallback == VOICEMAIL
+        entry.fallback_contact = (
+            staff.get(fields.fallback) if fields.fallback != VOICEMAIL else None
+        )
+        entry.visits_by_appointment = fields.visits_by_appointment
+        entry.closed_issues = [
+            {"reference": i.reference, "summary": i.summary} for i in fields.closed_issues
+        ]
+        entry.staff_notes = fields.staff_notes
+        entry.decided_by = staff[fields.decided_by]
+        entry.decided_on = fields.decided_on
+        entry.starts_on = fields.starts_on
+        entry.ends_on = fields.ends_on
+        entry.review_on = fields.review_on
+        entry.notice_sent_on = fields.notice_sent_on
+        entry.updated_at = now
+        wanted = list(fields.phone_numbers)
+        kept = [p for p in entry.phones if p.number in wanted]
+        entry.phones = kept + [
+            EntryPhone(number=n) for n in wanted if n not in {p.number for p in kept}
+        ]
+        for position, phone in enumerate(
+            sorted(entry.phones, key=lambda p: wanted.index(p.number))
+        ):
+            phone.position = position
+
+    def audit(
+        self,
+        entry: RegisterEntry,
+        actor: str,
+        action: str,
+        now: datetime,
+        changes: dict[str, list[str]],
+    ) -> None:
+        """Append one audit record; audit records are never updated."""
+        self.session.add(
+            AuditRecord(
+                entry_id=entry.id,
+                customer_ref=entry.customer_ref,
+                actor=actor,
+                action=action,
+                at=now,
+                changes=changes,
+            )
+        )
+
+    def lift(self, customer_ref: str, actor: Staff, reason: str, now: datetime) -> RegisterEntry:
+        """End a restriction early (a manager's decision, policy 5.2), with the reason."""
+        entry = self.get(customer_ref)
+        if entry is None:
+            raise LookupError(f"no register entry {customer_ref}")
+        if actor.role != "manager":
+            raise PermissionError(f"{actor.email} is a {actor.role}; only managers lift entries")
+        if not reason.strip():
+            raise EntryInvalid([FieldError("reason", "say why the entry is lifted")])
+        if entry.lifted_at is not None:
+            return entry
+        entry.lifted_at, entry.lifted_by, entry.lifted_reason = now, actor, reason.strip()
+        entry.updated_at = now
+        self.audit(
+            entry,
+            actor.email,
+            "lifted",
+            now,
+            {"lifted": ["", now.isoformat()], "lifted_reason": ["", reason.strip()]},
+        )
+        return entry
+
+    def restriction_for(self, number: str, today: date) -> Restriction | None:
+        """The restriction on this E.164 number that has not lapsed or been lifted (the DB path)."""
+        entry = self.session.scalar(
+            select(RegisterEntry)
+            .join(EntryPhone)
+            .where(
+                EntryPhone.number == number,
+                RegisterEntry.lifted_at.is_(None),
+                RegisterEntry.ends_on >= today,
+            )
+            .order_by(RegisterEntry.starts_on)
+            .limit(1)
+        )
+        return restriction_of(entry) if entry else None
+
+    def routable(self, today: date) -> Iterator[tuple[str, Restriction]]:
+        """(number, restriction) for every entry not lapsed or lifted, for the routing cache."""
+        rows = self.session.execute(
+            select(EntryPhone.number, RegisterEntry)
+            .join(RegisterEntry)
+            .where(RegisterEntry.lifted_at.is_(None), RegisterEntry.ends_on >= today)
+            .execution_options(yield_per=2000)
+        )
+        for number, entry in rows:
+            yield number, restriction_of(entry)

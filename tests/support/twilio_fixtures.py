@@ -1,0 +1,41 @@
+"""pytest fixtures running Twilio REST calls against a Prism mock of Twilio's OpenAPI spec."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.twilio_mock import (
+    TEST_ACCOUNT_SID,
+    TEST_AUTH_TOKEN,
+    PrismMock,
+    PrismUnavailable,
+    RecordingHttpClient,
+    TwilioRest,
+)
+from workers.twilio_rest import build_client
+
+
+@pytest.fixture(scope="session")
+def prism() -> Iterator[PrismMock]:
+    """Run one Prism mock of Twilio's 2010-04-01 API for the whole session."""
+    try:
+        mock = PrismMock.started()
+    except PrismUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"the Twilio OpenAPI mock (Prism) is required in CI: {exc}")
+        pytest.skip(f"Twilio OpenAPI mock unavailable (needs Node.js/npm and Prism): {exc}")
+    with mock:
+        yield mock
+
+
+@pytest.fixture
+def twilio_rest(prism: PrismMock) -> Iterator[TwilioRest]:
+    """Give a test a twilio Client that talks to the mock, and the record of what it sent."""
+    http = RecordingHttpClient(prism.base_url)
+    try:
+        yield TwilioRest(build_client(TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, http_client=http), http)
+    finally:
+        http.session.close()
