@@ -11,14 +11,18 @@ import redis
 from rq import Queue
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
 
 from config.settings import Settings
 from service.register import RegisterService
+from store.call_events import CallEventSink
 from store.db import make_engine, make_session_factory
 from store.embedded_redis import EmbeddedRedis
 from store.lookup import RegisterLookup
 from store.redis_client import call_path_redis, worker_redis
 from store.routing_cache import RoutingCache
+from workers.twilio_rest import build_client
 
 QUEUE_NAME = "callflow"
 
@@ -42,6 +46,8 @@ class Services:
 
     settings: Settings
     _redis_url: str | None = field(default=None, repr=False)
+    # Tests point the Twilio client at the OpenAPI mock through a recording HTTP client.
+    twilio_http: TwilioHttpClient | None = field(default=None, repr=False)
 
     @cached_property
     def redis_url(self) -> str:
@@ -77,6 +83,18 @@ class Services:
     def queue(self) -> Queue:
         """The RQ queue jobs are enqueued on."""
         return Queue(QUEUE_NAME, connection=self.worker_redis)
+
+    @cached_property
+    def twilio(self) -> Client:
+        """The Twilio REST client, built in the one place that honours TWILIO_API_BASE_URL."""
+        s = self.settings
+        return build_client(s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base_url,
+                            http_client=self.twilio_http)
+
+    @cached_property
+    def event_sink(self) -> CallEventSink:
+        """Where the call path writes call events and effects (Redis, or a spool on disk)."""
+        return CallEventSink(self.redis, self.settings.var_dir / "spool", QUEUE_NAME)
 
     @cached_property
     def routing_cache(self) -> RoutingCache:

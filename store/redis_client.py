@@ -12,14 +12,13 @@ CALL_PATH_TIMEOUT = 0.25
 
 
 def call_path_redis(url: str) -> redis.Redis:
-    """A pooled client for webhooks: short time-outs, no retries, decoded strings."""
+    """A pooled client for webhooks: short time-outs, no retries; bytes, as RQ needs."""
     return redis.Redis.from_url(
         url,
         socket_connect_timeout=CALL_PATH_TIMEOUT,
         socket_timeout=CALL_PATH_TIMEOUT,
         retry=Retry(NoBackoff(), 0),
         health_check_interval=0,
-        decode_responses=True,
     )
 
 

@@ -1,0 +1,243 @@
+"""The decision core: what happens to an incoming call, as a pure function of plain values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, tzinfo
+from enum import StrEnum
+
+from callflow.register import Restriction
+from callflow.schedule import WeeklySchedule, current_opening, next_opening, parse_schedule
+from callflow.speech import spoken_next_start, spoken_opening
+
+EMERGENCY_DIGIT = "1"
+
+
+class Outcome(StrEnum):
+    """What callflow decided for a call; the call log's decision column."""
+
+    CENTRE = "centre"
+    WITHHELD = "withheld"
+    REGISTER_CHECK_FAILED = "register_check_failed"
+    WITHIN_WINDOW = "within_window"
+    DESIGNATED_CONTACT = "designated_contact"
+    OUTSIDE_WINDOW = "outside_window"
+    WRITTEN_ONLY = "written_only"
+    CLOSED = "closed"
+    EMERGENCY = "emergency"
+
+    @property
+    def connects(self) -> bool:
+        """True when the caller is put through to a person at the centre."""
+        return self in _CONNECTING
+
+
+_CONNECTING = frozenset({Outcome.CENTRE, Outcome.WITHHELD, Outcome.REGISTER_CHECK_FAILED,
+                         Outcome.WITHIN_WINDOW, Outcome.DESIGNATED_CONTACT})
+
+
+@dataclass(frozen=True)
+class Centre:
+    """The contact centre's arrangements, from configuration."""
+
+    opening_hours: WeeklySchedule
+    tz: tzinfo
+    bank_holidays: frozenset[date] = frozenset()
+    windows_on_bank_holidays: bool = False
+    emergency_number: str = ""
+    written_contact: str = ""
+
+    @classmethod
+    def from_text(cls, opening_hours: str, tz: tzinfo, **kwargs: object) -> Centre:
+        """A Centre from the opening-hours syntax of configuration."""
+        return cls(opening_hours=parse_schedule(opening_hours), tz=tz, **kwargs)
+
+    @property
+    def emergency_offered(self) -> bool:
+        """The emergency-repair option is on unless no emergency line is configured."""
+        return bool(self.emergency_number)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The caller as the register lookup found them."""
+
+    call_sid: str
+    number: str | None
+    withheld: bool = False
+    restriction: Restriction | None = None
+    lookup_failed: bool = False
+    lookup_source: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something to record in the call log; key is unique within the call, so it lands once."""
+
+    kind: str
+    key: str
+    at: datetime
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with the call, what to tell the caller, and what to record."""
+
+    outcome: Outcome
+    reason: str
+    message: tuple[str, ...] = ()
+    offer_emergency: bool = False
+    staff_id: int | None = None
+    fallback_staff_id: int | None = None
+    fallback_voicemail: bool = False
+    events: tuple[Event, ...] = ()
+
+    @property
+    def connects(self) -> bool:
+        """True when the caller is put through to a person."""
+        return self.outcome.connects
+
+
+def decide(caller: Caller, centre: Centre, now: datetime, digits: str = "") -> Decision:
+    """Decide what happens to a call; the caller's key presses so far are in digits."""
+    decision = _decide(caller, centre, now, digits)
+    events: list[Event] = []
+    if not digits:
+        restriction = caller.restriction
+        events += [
+            Event("received", "received", now,
+                  {"from": caller.number, "withheld": caller.withheld}),
+            Event("lookup", "lookup", now, {
+                "source": caller.lookup_source, "failed": caller.lookup_failed,
+                "entry_id": restriction.entry_id if restriction else None,
+            }),
+        ]
+    detail: dict[str, object] = {"outcome": decision.outcome.value, "reason": decision.reason}
+    if decision.staff_id is not None:
+        detail["staff_id"] = decision.staff_id
+    if decision.outcome is Outcome.EMERGENCY:
+        events.append(Event("emergency", "emergency", now, detail))
+    else:
+        events.append(Event("decision", f"menu:{digits}" if digits else "decision", now, detail))
+    return replace(decision, events=tuple(events))
+
+
+def _decide(caller: Caller, centre: Centre, now: datetime, digits: str) -> Decision:
+    if digits == EMERGENCY_DIGIT and centre.emergency_offered:
+        # The emergency option is never taken away by a restriction.
+        return Decision(Outcome.EMERGENCY, "caller pressed 1 for an emergency repair")
+    today = now.astimezone(centre.tz).date()
+    restriction = caller.restriction
+    if restriction is not None and not restriction.applies_on(today):
+        restriction = None
+    centre_open = current_opening(centre.opening_hours, now, centre.tz, centre.bank_holidays)
+
+    if restriction is not None:
+        return _restricted(restriction, centre, now, centre_open is not None)
+    if centre_open is None:
+        return _closed(centre, now)
+    if caller.lookup_failed:
+        return Decision(Outcome.REGISTER_CHECK_FAILED,
+                        "register could not be read; routed as normal")
+    if caller.withheld:
+        return Decision(Outcome.WITHHELD, "number withheld; routed as normal")
+    return Decision(Outcome.CENTRE, "not restricted")
+
+
+def _restricted(restriction: Restriction, centre: Centre, now: datetime,
+                centre_open: bool) -> Decision:
+    entry = f"register entry {restriction.entry_id}"
+    if restriction.written_only:
+        return Decision(
+            Outcome.WRITTEN_ONLY, f"{entry}: written contact only (policy 4.2)",
+            message=_written_only_message(centre), offer_emergency=centre.emergency_offered,
+        )
+    if restriction.call_windows:
+        windows = parse_schedule(restriction.call_windows)
+        closed = frozenset() if centre.windows_on_bank_holidays else centre.bank_holidays
+        if current_opening(windows, now, centre.tz, closed) is None:
+            upcoming = next_opening(windows, now, centre.tz, closed)
+            return Decision(
+                Outcome.OUTSIDE_WINDOW, f"{entry}: outside the agreed call times (policy 4.6)",
+                message=_outside_window_message(centre, upcoming, now),
+                offer_emergency=centre.emergency_offered,
+            )
+        if restriction.designated_contact_id is None:
+            if not centre_open:
+                return _closed(centre, now)
+            return Decision(Outcome.WITHIN_WINDOW, f"{entry}: within the agreed call times")
+    elif not centre_open:
+        return _closed(centre, now)
+    if restriction.designated_contact_id is not None:
+        # policy 4.1: an unanswered designated contact falls back, so a route always remains.
+        return Decision(
+            Outcome.DESIGNATED_CONTACT, f"{entry}: to the designated point of contact (4.6)",
+            staff_id=restriction.designated_contact_id,
+            fallback_staff_id=restriction.fallback_contact_id,
+            fallback_voicemail=restriction.fallback_contact_id is None,
+        )
+    return Decision(Outcome.WITHIN_WINDOW, f"{entry}: within the agreed call times")
+
+
+def _closed(centre: Centre, now: datetime) -> Decision:
+    opening = next_opening(centre.opening_hours, now, centre.tz, centre.bank_holidays)
+    message = ["Thank you for calling. Our contact centre is closed at the moment."]
+    if opening is not None:
+        message.append(_sentence(f"We open again {spoken_next_start(opening, now, centre.tz)}"))
+    return Decision(Outcome.CLOSED, "outside opening hours or a bank holiday",
+                    message=tuple(message), offer_emergency=centre.emergency_offered)
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith(".") else f"{text}."
+
+
+def _written_only_message(centre: Centre) -> tuple[str, ...]:
+    return (
+        "Thank you for calling. We have written to you to ask that you contact us in writing, "
+        "so we are not able to take your call.",
+        f"You can write to us at: {centre.written_contact}",
+        "We will reply to you in writing.",
+    )
+
+
+def _outside_window_message(centre: Centre, upcoming, now: datetime) -> tuple[str, ...]:
+    message = ["Thank you for calling. As we agreed with you in writing, we take your calls "
+               "at set times."]
+    if upcoming is not None:
+        message.append(_sentence(f"You can next call us {spoken_opening(upcoming, now, centre.tz)}"))
+    message.append(f"You can also write to us at: {centre.written_contact}")
+    return tuple(message)
+
+
+EMERGENCY_OFFER = (
+    "If you are reporting an emergency repair, such as a gas or water leak, flooding, "
+    "or loss of heating or power, press 1 now."
+)
+
+
+class Leg(StrEnum):
+    """Why a member of staff was dialled into a caller's conference."""
+
+    POOL = "pool"
+    DESIGNATED = "designated"
+    FALLBACK = "fallback"
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """What follows a staff leg that nobody answered."""
+
+    action: str  # "pool": try the next agent; "dial": ring staff_id; "voicemail"
+    staff_id: int | None = None
+
+
+def after_unanswered(leg: Leg, fallback_staff_id: int | None) -> NextStep:
+    """The next step when a dialled member of staff does not answer, is busy, or fails."""
+    if leg is Leg.POOL:
+        return NextStep("pool")
+    if leg is Leg.DESIGNATED and fallback_staff_id is not None:
+        return NextStep("dial", fallback_staff_id)
+    # policy 4.1: when every person has been tried, voicemail keeps a form of contact.
+    return NextStep("voicemail")

@@ -1,0 +1,67 @@
+"""The `callflow worker`, `callflow scheduler` and `callflow run` commands."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rq import Worker
+from rq.cron import CronScheduler
+
+from config.settings import SettingsError, load_settings
+from service.container import QUEUE_NAME, Services
+from service.runner import run_service
+
+CRON_CONFIG = "workers.cron"
+
+
+def _services() -> Services:
+    try:
+        return Services(load_settings())
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@click.command()
+def worker() -> None:
+    """Run an RQ worker on the callflow queue, with rq's scheduler for delayed jobs."""
+    services = _services()
+    Worker([QUEUE_NAME], connection=services.worker_redis).work(with_scheduler=True)
+
+
+@click.command()
+def scheduler() -> None:
+    """Run rq's cron scheduler with the periodic jobs in workers.cron."""
+    cron = CronScheduler(connection=_services().worker_redis)
+    cron.load_config_from_file(CRON_CONFIG)
+    cron.start()
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the web binds.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--web-workers", default=2, show_default=True, type=click.IntRange(1), help="gunicorn workers."
+)
+def run(host: str, port: int, web_workers: int) -> None:
+    """Run the whole service in the foreground: web, worker and scheduler (Ctrl-C stops it)."""
+    try:
+        status = run_service(host, port, web_workers, click.echo)
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+    sys.exit(status)
+
+
+COMMANDS = (worker, scheduler, run)
+
+
+@click.group()
+def cli() -> None:
+    """The long-running processes, for `python -m service.cli_run` (the runner's children)."""
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
+
+if __name__ == "__main__":
+    cli()

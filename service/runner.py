@@ -1,0 +1,215 @@
+"""Runs the whole service in the foreground: Redis, schema and demo data, web, worker, scheduler."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import make_url
+
+from config.settings import Settings, load_settings
+from service.clock import local_today, now_utc
+from service.container import Services
+from service.demo import DEMO_PASSWORD, DEMO_STAFF, seed_demo
+from store import migrate
+from store.embedded_redis import EmbeddedRedis
+
+STOP_SECONDS = 10.0
+POLL_SECONDS = 0.2
+# Below STOP_SECONDS, so gunicorn finishes its requests before the runner resorts to SIGKILL.
+WEB_GRACEFUL_SECONDS = 8
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class Child:
+    """One supervised process, known by name."""
+
+    name: str
+    argv: list[str]
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self, env: dict[str, str]) -> None:
+        """Start it in its own process group, so a terminal's Ctrl-C reaches only the runner."""
+        self.process = subprocess.Popen(
+            self.argv, env=env, stdin=subprocess.DEVNULL, process_group=0
+        )
+
+    @property
+    def pid(self) -> int:
+        """The child's process id (it leads its own process group)."""
+        assert self.process is not None
+        return self.process.pid
+
+    def exit_code(self) -> int | None:
+        """None while it runs, else its exit status."""
+        return None if self.process is None else self.process.poll()
+
+    def terminate(self) -> None:
+        """Ask it to stop (SIGTERM), if it still runs."""
+        if self.exit_code() is None:
+            self.process.terminate()  # type: ignore[union-attr]
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for it to exit; raises subprocess.TimeoutExpired."""
+        self.process.wait(timeout)  # type: ignore[union-attr]
+
+    def kill_group(self) -> None:
+        """SIGKILL its whole process group, including anything it left behind."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+
+
+def address(host: str, port: int) -> str:
+    """host:port, with IPv6 hosts in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def browser_url(host: str, port: int) -> str:
+    """The URL a person on this machine opens: a wildcard bind is reached on loopback."""
+    reachable = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"http://{address(reachable, port)}"
+
+
+def children(host: str, port: int, web_workers: int) -> list[Child]:
+    """The web server, the RQ worker and the cron scheduler."""
+    python = sys.executable
+    return [
+        Child(
+            "web",
+            [
+                python, "-m", "gunicorn", "service.wsgi:app",
+                "--bind", address(host, port),
+                "--workers", str(web_workers),
+                "--worker-class", "sync",
+                "--graceful-timeout", str(WEB_GRACEFUL_SECONDS),
+                "--access-logfile", "-",
+            ],
+        ),
+        Child("worker", [python, "-m", "service.cli_run", "worker"]),
+        Child("scheduler", [python, "-m", "service.cli_run", "scheduler"]),
+    ]  # fmt: skip
+
+
+def prepare(services: Services) -> bool:
+    """Upgrade the schema, add demo data to an empty database, rebuild the routing cache."""
+    migrate.upgrade(services.engine)
+    now = now_utc()
+    seeded = seed_demo(services.register, now, local_today(services.settings.tz, now))
+    services.register.rebuild_cache(local_today(services.settings.tz))
+    return seeded
+
+
+def answers(base_url: str) -> bool:
+    """True once GET /healthz answers 200 (http.client: proxies must not see loopback)."""
+    host_port = base_url.removeprefix("http://")
+    connection = http.client.HTTPConnection(host_port, timeout=1)
+    try:
+        connection.request("GET", "/healthz")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def banner(settings: Settings, base_url: str, redis_url: str, seeded: bool) -> str:
+    """Where to look once everything is up."""
+    database = make_url(settings.database_url)
+    where = database.database if database.get_backend_name() == "sqlite" else None
+    lines = [
+        "",
+        "callflow is running; Ctrl-C stops it.",
+        f"  console     {base_url}/",
+    ]
+    if settings.simulator_enabled:
+        lines.append(f"  simulator   {base_url}/simulator  (a phone in the browser)")
+    note = "just added" if seeded else "added on the first run into an empty database"
+    lines.append(f"  demo staff  password {DEMO_PASSWORD!r} ({note}):")
+    lines += [f"                {email} ({role})" for email, _name, role, *_ in DEMO_STAFF]
+    lines += [
+        f"  database    {where or database.render_as_string(hide_password=True)}",
+        f"  redis       {'embedded, ' if settings.embedded_redis else ''}{redis_url}",
+        f"  data dir    {settings.var_dir}",
+        "  logs        this terminal (web access log, worker, scheduler)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def watch(running: list[Child], base_url: str, on_ready: Callable[[], None]) -> Child:
+    """Wait until a child exits and return it; call on_ready once the web answers."""
+    ready = False
+    while True:
+        for child in running:
+            if child.exit_code() is not None:
+                return child
+        if not ready and answers(base_url):
+            ready = True
+            on_ready()
+        time.sleep(POLL_SECONDS)
+
+
+def stop(started: list[Child], echo: Echo) -> None:
+    """SIGTERM each child, wait up to STOP_SECONDS, then SIGKILL what is left of its group."""
+    # Signalling the leader, not its group, lets rq finish a job in progress (warm shutdown).
+    for child in started:
+        child.terminate()
+    deadline = time.monotonic() + STOP_SECONDS
+    for child in started:
+        try:
+            child.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            echo(f"callflow run: {child.name} did not stop within {STOP_SECONDS:.0f} s; killing it")
+        child.kill_group()
+        child.wait()
+
+
+def run_service(host: str, port: int, web_workers: int, echo: Echo) -> int:
+    """Run everything until Ctrl-C or SIGTERM (exit status 0) or a child dies (1)."""
+    base_url = browser_url(host, port)
+    # Webhook signatures are checked against this URL, so it must name the port actually used.
+    os.environ.setdefault("PUBLIC_BASE_URL", base_url)
+    settings = load_settings()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C
+    redis_server: EmbeddedRedis | None = None
+    started: list[Child] = []
+    status = 0
+    try:
+        if settings.embedded_redis:
+            redis_server = EmbeddedRedis(settings.var_dir)
+            os.environ["CALLFLOW_EMBEDDED_REDIS_URL"] = redis_server.url
+        services = Services(settings)
+        seeded = prepare(services)
+        services.engine.dispose()
+        env = dict(os.environ, PYTHONUNBUFFERED="1")  # logs reach a pipe or file line by line
+        for child in children(host, port, web_workers):
+            child.start(env)
+            started.append(child)
+            echo(f"callflow run: started {child.name} (pid {child.pid})")
+        text = banner(settings, base_url, services.redis_url, seeded)
+        dead = watch(started, base_url, lambda: echo(text))
+        echo(
+            f"callflow run: {dead.name} exited unexpectedly (status {dead.exit_code()}); "
+            "stopping the rest"
+        )
+        status = 1
+    except KeyboardInterrupt:
+        echo("callflow run: stopping")
+    finally:
+        # The shutdown itself must not be cut short by a second Ctrl-C.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stop(started, echo)
+        if redis_server is not None:
+            redis_server.close()
+    echo("callflow run: stopped")
+    return status

@@ -1,0 +1,168 @@
+"""Call events on their way to the call log: a Redis stream, or a local spool when Redis is down."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import redis
+from rq import Queue, Retry
+
+from callflow.decision import Event
+
+log = logging.getLogger(__name__)
+
+STREAM_KEY = "callflow:events"
+PUMP_KICK_KEY = "callflow:events:kick"
+LIVE_KEY = "callflow:live:{sid}"
+LIVE_TTL_SECONDS = 6 * 3600
+PUMP_JOB = "workers.pump.pump_events"
+ORPHAN_AFTER_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A job the workers must run because of a call: dotted function name, arguments, and a key
+    unique within the call so a duplicate callback cannot run it twice."""
+
+    func: str
+    key: str
+    args: tuple[object, ...] = ()
+    delay_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Events and effects for one call, from one request; the unit written to the stream."""
+
+    call_sid: str
+    events: tuple[Event, ...] = ()
+    effects: tuple[Effect, ...] = ()
+    live: Mapping[str, str] = field(default_factory=dict)
+
+    def encode(self) -> dict[str, str]:
+        """Stream fields."""
+        return {
+            "sid": self.call_sid,
+            "events": json.dumps([
+                {"kind": e.kind, "key": e.key, "at": e.at.isoformat(), "detail": e.detail}
+                for e in self.events
+            ], separators=(",", ":")),
+            "effects": json.dumps([
+                {"func": f.func, "key": f.key, "args": list(f.args), "delay": f.delay_seconds}
+                for f in self.effects
+            ], separators=(",", ":")),
+        }
+
+    @classmethod
+    def decode(cls, fields: Mapping) -> Batch:
+        """Back from stream fields (bytes or str)."""
+        def text(name: str) -> str:
+            value = fields.get(name, fields.get(name.encode(), b""))
+            return value.decode() if isinstance(value, bytes) else value
+
+        events = tuple(
+            Event(e["kind"], e["key"], datetime.fromisoformat(e["at"]), e["detail"])
+            for e in json.loads(text("events") or "[]")
+        )
+        effects = tuple(
+            Effect(f["func"], f["key"], tuple(f["args"]), f.get("delay", 0))
+            for f in json.loads(text("effects") or "[]")
+        )
+        return cls(text("sid"), events, effects)
+
+
+class CallEventSink:
+    """Writes a request's events and effects in one pipelined round trip, or spools them."""
+
+    def __init__(self, client: redis.Redis, spool_dir: Path, queue_name: str):
+        self.client = client
+        self.spool_dir = spool_dir
+        self.queue_name = queue_name
+        self._spooled = any(spool_dir.glob("*.jsonl")) if spool_dir.exists() else False
+
+    def emit(self, batch: Batch) -> bool:
+        """Record the batch; True if it reached Redis, False if it was spooled to disk."""
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.xadd(STREAM_KEY, batch.encode())
+            if batch.live:
+                key = LIVE_KEY.format(sid=batch.call_sid)
+                pipe.hset(key, mapping=dict(batch.live))
+                pipe.expire(key, LIVE_TTL_SECONDS)
+            pipe.set(PUMP_KICK_KEY, b"1", nx=True, px=250)
+            kicked = pipe.execute()[-1]
+            if kicked:
+                self._kick_pump()
+        except (redis.RedisError, OSError) as error:
+            log.warning("Redis unavailable (%s); spooling call events to disk",
+                        type(error).__name__)
+            self.spool(batch)
+            return False
+        if self._spooled:
+            self._spooled = bool(drain_spool(self.spool_dir, self.client))
+        return True
+
+    def _kick_pump(self) -> None:
+        # At most a few times a second across the service, so the enqueue cost is amortised.
+        Queue(self.queue_name, connection=self.client).enqueue(
+            PUMP_JOB, job_id=f"pump-{uuid.uuid4().hex}", retry=Retry(max=3, interval=[1, 5, 15]),
+            result_ttl=0, failure_ttl=86400,
+        )
+
+    def spool(self, batch: Batch) -> None:
+        """Append the batch to this process's spool file, synced to disk."""
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        path = self.spool_dir / f"events-{os.getpid()}.jsonl"
+        line = json.dumps(batch.encode(), separators=(",", ":")) + "\n"
+        with open(path, "a", encoding="utf-8") as spool:
+            spool.write(line)
+            spool.flush()
+            os.fsync(spool.fileno())
+        self._spooled = True
+
+
+def drain_spool(spool_dir: Path, client: redis.Redis, limit: int = 10_000) -> int:
+    """Move spooled batches into the stream; returns how many remain on disk. Safe to repeat."""
+    if not spool_dir.exists():
+        return 0
+    for path in sorted(spool_dir.glob("*.jsonl")):
+        claimed = path.with_suffix(f".draining-{uuid.uuid4().hex}")
+        try:
+            path.rename(claimed)  # atomic: two drainers never take the same file
+        except FileNotFoundError:
+            continue
+        lines = claimed.read_text(encoding="utf-8").splitlines()
+        pipe = client.pipeline(transaction=False)
+        for line in lines[:limit]:
+            if line.strip():
+                pipe.xadd(STREAM_KEY, json.loads(line))
+        pipe.execute()
+        claimed.unlink(missing_ok=True)
+    for orphan in spool_dir.glob("*.draining-*"):
+        # A drainer that died between rename and unlink (rename sets ctime): put the file back.
+        # Replaying it is harmless, since every event and effect lands once by its key.
+        if time.time() - orphan.stat().st_ctime > ORPHAN_AFTER_SECONDS:
+            orphan.rename(orphan.with_name(f"recovered-{uuid.uuid4().hex}.jsonl"))
+    return sum(1 for _ in spool_dir.glob("*.jsonl"))
+
+
+def live_call(client: redis.Redis, call_sid: str) -> dict[str, str]:
+    """The live state of a call (empty when unknown or finished long ago)."""
+    raw = client.hgetall(LIVE_KEY.format(sid=call_sid))
+    return {k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v
+            for k, v in raw.items()}
+
+
+def set_live(pipe_or_client, call_sid: str, values: Mapping[str, str]) -> None:
+    """Update fields of a live call."""
+    key = LIVE_KEY.format(sid=call_sid)
+    pipe_or_client.hset(key, mapping=dict(values))
+    pipe_or_client.expire(key, LIVE_TTL_SECONDS)

@@ -1,0 +1,205 @@
+"""`callflow run` end to end: the real processes start, share one Redis, and stop on Ctrl-C."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import redis
+from rq import Worker
+from rq.cron import CronScheduler, get_cron_job_ids
+from rq.job import Job, JobStatus
+
+from service.container import QUEUE_NAME
+
+START_SECONDS = 60.0
+STOP_SECONDS = 20.0
+CRON_JOB = "workers.register_jobs.sync_routing_cache"
+PROC = Path("/proc")
+BANNER = "callflow is running"
+STARTED = re.compile(r"started (\w+) \(pid (\d+)\)")
+EMBEDDED_REDIS = re.compile(r"redis +embedded, (\S+)")
+T = TypeVar("T")
+
+
+def callflow_command() -> str:
+    """The console script of the environment running the tests."""
+    beside = Path(sys.executable).with_name("callflow")
+    found = str(beside) if beside.exists() else shutil.which("callflow")
+    assert found, "the callflow console script is not installed (pip install -e '.[test]')"
+    return found
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def runner_environment(tmp_path: Path, request) -> dict[str, str]:
+    """The embedded defaults, or the session's own PostgreSQL and Redis when it was given them."""
+    dropped = {"DATABASE_URL", "REDIS_URL", "CALLFLOW_EMBEDDED_REDIS_URL", "PUBLIC_BASE_URL"}
+    env = {name: value for name, value in os.environ.items() if name not in dropped}
+    env.update(CALLFLOW_ENV="development", CALLFLOW_VAR_DIR=str(tmp_path / "var"))
+    if os.environ.get("DATABASE_URL"):
+        # A fresh schema of its own, dropped after the session, rather than the shared one.
+        env["DATABASE_URL"] = request.getfixturevalue("database_url")
+    if os.environ.get("REDIS_URL"):
+        env["REDIS_URL"] = os.environ["REDIS_URL"]
+        redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+    return env
+
+
+def healthz_status(port: int) -> int | None:
+    """GET /healthz's status, or None while nothing answers."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        connection.request("GET", "/healthz")
+        return connection.getresponse().status
+    except OSError:
+        return None
+    finally:
+        connection.close()
+
+
+def wait_for(check: Callable[[], T], seconds: float, what: str, log: Path) -> T:
+    """Poll check until it returns something truthy; fail with the runner's log."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.25)
+    raise AssertionError(f"{what} within {seconds:.0f} s; runner log:\n{log.read_text()[-6000:]}")
+
+
+def alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    if not PROC.exists():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    try:
+        state = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below pid (Linux /proc; elsewhere an empty set)."""
+    parents: dict[int, list[int]] = {}
+    for stat in PROC.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def registered_worker_pids(connection: redis.Redis) -> set[int]:
+    """The pids of the RQ workers listening on the callflow queue."""
+    workers = Worker.all(connection=connection)
+    return {worker.pid for worker in workers if QUEUE_NAME in worker.queue_names()}
+
+
+def registered_scheduler_pids(connection: redis.Redis) -> set[int]:
+    """The pids of the live cron schedulers."""
+    return {scheduler.pid for scheduler in CronScheduler.all(connection=connection)}
+
+
+def cron_job_finished(connection: redis.Redis) -> bool:
+    """True once a job the cron scheduler enqueued has been run to completion."""
+    jobs = Job.fetch_many(get_cron_job_ids(CRON_JOB, connection), connection=connection)
+    return any(job is not None and job.get_status() == JobStatus.FINISHED for job in jobs)
+
+
+def test_run_serves_works_and_stops_cleanly_on_ctrl_c(tmp_path, request):
+    env = runner_environment(tmp_path, request)
+    port = free_port()
+    log = tmp_path / "run.log"
+    pids: dict[str, int] = {}
+    with log.open("ab") as output:
+        runner = subprocess.Popen(
+            [callflow_command(), "run", "--port", str(port), "--web-workers", "1"],
+            env=env,
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: healthz_status(port) == 200, START_SECONDS, "no 200 from /healthz", log)
+        text = wait_for(lambda: BANNER in log.read_text() and log.read_text(), 10, "no banner", log)
+        pids.update((name, int(pid)) for name, pid in STARTED.findall(text))
+        assert set(pids) == {"web", "worker", "scheduler"}
+        assert f"http://127.0.0.1:{port}/simulator" in text
+        assert "manager@example.org" in text
+
+        listing = subprocess.run(
+            [callflow_command(), "register", "list"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert "QL-100001" in listing.stdout
+
+        redis_url = env.get("REDIS_URL") or EMBEDDED_REDIS.search(text).group(1)
+        with redis.Redis.from_url(redis_url) as connection:
+            wait_for(
+                lambda: pids["worker"] in registered_worker_pids(connection), 30, "no worker", log
+            )
+            wait_for(
+                lambda: pids["scheduler"] in registered_scheduler_pids(connection),
+                30,
+                "no cron scheduler",
+                log,
+            )
+            # The scheduler enqueues at once; the worker runs the job with services from the env.
+            wait_for(lambda: cron_job_finished(connection), 30, f"{CRON_JOB} never ran", log)
+        assert all(alive(pid) for pid in pids.values())
+        processes = descendants(runner.pid) | set(pids.values())
+
+        runner.send_signal(signal.SIGINT)
+        assert runner.wait(STOP_SECONDS) == 0, log.read_text()[-6000:]
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+            for pid in pids.values():  # each child leads its own process group
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+
+    wait_for(lambda: not any(alive(pid) for pid in processes), 5, "children left running", log)
+    if not env.get("REDIS_URL"):
+        with redis.Redis.from_url(redis_url, socket_connect_timeout=1) as connection:
+            try:
+                connection.ping()
+            except redis.ConnectionError:
+                pass
+            else:
+                raise AssertionError("the embedded Redis still runs after the runner stopped")

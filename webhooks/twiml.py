@@ -1,0 +1,141 @@
+"""Every TwiML callflow answers with, built by the twilio library in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from flask import Response
+from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
+
+from callflow.decision import EMERGENCY_OFFER
+
+VOICE = {"voice": "Polly.Amy", "language": "en-GB"}
+GOODBYE = "Thank you for calling. Goodbye."
+SORRY_NOBODY = (
+    "Sorry, nobody can take your call just now. Please leave a message after the tone, with "
+    "your name, address and phone number, then press the hash key or hang up."
+)
+SORRY_TROUBLE = "Thank you for calling. We are having some trouble with our phone system."
+MENU_TIMEOUT_SECONDS = 8
+VOICEMAIL_MAX_SECONDS = 180
+
+
+def respond_text(xml: str) -> Response:
+    """A TwiML response: text/xml, never cached."""
+    return Response(xml, mimetype="text/xml", headers={"Cache-Control": "no-store"})
+
+
+def _say(target, sentences: Iterable[str]) -> None:
+    for sentence in sentences:
+        target.say(sentence, **VOICE)
+
+
+def connect(conference: str, *, wait_url: str, action_url: str, events_url: str,
+            greeting: str = "Thank you for calling. Please hold while we connect you.") -> str:
+    """Put the caller into their own conference to wait, with music, for a member of staff."""
+    response = VoiceResponse()
+    _say(response, [greeting])
+    dial = Dial(action=action_url, method="POST")
+    dial.conference(
+        conference, start_conference_on_enter=False, end_conference_on_exit=True, beep=False,
+        wait_url=wait_url, wait_method="POST", status_callback=events_url,
+        status_callback_method="POST", status_callback_event="start end join leave",
+    )
+    response.append(dial)
+    return str(response)
+
+
+def message(sentences: Iterable[str], *, offer_emergency: bool, menu_url: str) -> str:
+    """Tell the caller something, offer the emergency option if on, then end the call."""
+    response = VoiceResponse()
+    if offer_emergency:
+        gather = Gather(num_digits=1, action=menu_url, method="POST",
+                        timeout=MENU_TIMEOUT_SECONDS, action_on_empty_result=False)
+        _say(gather, [*sentences, EMERGENCY_OFFER])
+        response.append(gather)
+    else:
+        _say(response, sentences)
+    _say(response, [GOODBYE])
+    response.hangup()
+    return str(response)
+
+
+def emergency(number: str, *, action_url: str) -> str:
+    """Put the caller through to the emergency repairs line."""
+    response = VoiceResponse()
+    _say(response, ["Putting you through to our emergency repairs line now."])
+    response.dial(number, action=action_url, method="POST", timeout=45)
+    return str(response)
+
+
+def voicemail(*, action_url: str, recording_url: str,
+              preface: Iterable[str] = ()) -> str:
+    """Record a message for the contact centre."""
+    response = VoiceResponse()
+    _say(response, [*preface, SORRY_NOBODY])
+    response.record(action=action_url, method="POST", max_length=VOICEMAIL_MAX_SECONDS,
+                    finish_on_key="#", play_beep=True, recording_status_callback=recording_url,
+                    recording_status_callback_method="POST")
+    _say(response, ["We did not receive a message. " + GOODBYE])
+    response.hangup()
+    return str(response)
+
+
+def hold(music_url: str) -> str:
+    """What a waiting caller hears; Twilio fetches it again when it ends."""
+    response = VoiceResponse()
+    _say(response, ["Thank you for waiting. A member of our team will be with you shortly."])
+    response.play(music_url)
+    return str(response)
+
+
+def join_conference(conference: str) -> str:
+    """The staff leg: start the caller's conference and end it when the staff member leaves."""
+    response = VoiceResponse()
+    dial = Dial()
+    dial.conference(conference, start_conference_on_enter=True, end_conference_on_exit=True,
+                    beep=False)
+    response.append(dial)
+    return str(response)
+
+
+def say_only(sentences: Iterable[str]) -> str:
+    """Speak and return (announcements played into a conference)."""
+    response = VoiceResponse()
+    _say(response, sentences)
+    return str(response)
+
+
+def goodbye(sentences: Iterable[str] = ()) -> str:
+    """Say goodbye and hang up."""
+    response = VoiceResponse()
+    _say(response, [*sentences, GOODBYE])
+    response.hangup()
+    return str(response)
+
+
+def hangup() -> str:
+    """End the call without a word (the caller has gone or was already told)."""
+    response = VoiceResponse()
+    response.hangup()
+    return str(response)
+
+
+def trouble(*, emergency_number: str, menu_url: str, action_url: str,
+            recording_url: str) -> str:
+    """When callflow itself is failing: apologise, keep the emergency option, take a message."""
+    response = VoiceResponse()
+    if emergency_number:
+        gather = Gather(num_digits=1, action=menu_url, method="POST", timeout=5,
+                        action_on_empty_result=False)
+        _say(gather, [SORRY_TROUBLE, EMERGENCY_OFFER])
+        response.append(gather)
+    else:
+        _say(response, [SORRY_TROUBLE])
+    _say(response, [SORRY_NOBODY])
+    response.record(action=action_url, method="POST", max_length=VOICEMAIL_MAX_SECONDS,
+                    finish_on_key="#", play_beep=True, recording_status_callback=recording_url,
+                    recording_status_callback_method="POST")
+    _say(response, [GOODBYE])
+    response.hangup()
+    return str(response)

@@ -1,0 +1,333 @@
+"""Twilio voice webhooks: look up, ask the core, hand effects to the workers, answer TwiML."""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import urlencode
+
+from flask import Blueprint, current_app, request
+from werkzeug.exceptions import BadRequest, HTTPException
+
+from callflow.decision import (
+    Caller,
+    Decision,
+    Event,
+    Leg,
+    Outcome,
+    after_unanswered,
+    decide,
+)
+from service.app import services_of
+from service.centre import centre_for
+from service.clock import now_utc
+from store.call_events import Batch, CallEventSink, Effect, live_call
+from webhooks import twilio_params as tp
+from webhooks import twiml
+from webhooks.signature import twilio_form, twilio_signed
+
+log = logging.getLogger(__name__)
+
+voice = Blueprint("voice", __name__, url_prefix="/twilio/voice")
+
+CALL_SID_PATTERN = re.compile(r"^CA[0-9a-fA-F]{32}$")
+STAFF_ID_PATTERN = re.compile(r"^\d{1,9}$")
+DIGITS_PATTERN = re.compile(r"^[0-9*#]{0,20}$")
+CALL_STATUS_PATTERN = re.compile(r"^[a-z-]{1,20}$")
+NO_CONTENT = ("", 204)
+
+
+def _services():
+    return services_of(current_app)
+
+
+def _sink() -> CallEventSink:
+    return _services().event_sink
+
+
+def public_url(path: str, **query: object) -> str:
+    """An absolute URL Twilio can call back, on PUBLIC_BASE_URL."""
+    base = _services().settings.public_base_url
+    suffix = f"?{urlencode(query)}" if query else ""
+    return f"{base}/twilio/voice{path}{suffix}"
+
+
+def _param(source, name: str, pattern: re.Pattern[str], *, required: bool = True) -> str:
+    value = source.get(name, "")
+    if not value:
+        if required:
+            raise BadRequest(f"missing parameter {name}")
+        return ""
+    if not pattern.match(value):
+        raise BadRequest(f"parameter {name} is malformed")
+    return value
+
+
+def _call_sid() -> str:
+    return _param(twilio_form(), tp.CALL_SID, CALL_SID_PATTERN)
+
+
+def _query_call() -> str:
+    return _param(request.args, "call", CALL_SID_PATTERN)
+
+
+def _event(kind: str, key: str, **detail: object) -> Event:
+    return Event(kind, key, now_utc(), detail)
+
+
+def _emit(sid: str, *events: Event, effects: tuple[Effect, ...] = (),
+          live: dict[str, str] | None = None) -> bool:
+    return _sink().emit(Batch(sid, tuple(events), effects, live or {}))
+
+
+def _trouble() -> str:
+    settings = _services().settings
+    return twiml.trouble(
+        emergency_number=settings.emergency_number, menu_url=public_url("/menu"),
+        action_url=public_url("/recorded"), recording_url=public_url("/recording"),
+    )
+
+
+@voice.errorhandler(Exception)
+def _never_fail_a_caller(error: Exception):
+    """Any fault after the signature check still answers TwiML that routes the caller."""
+    if isinstance(error, HTTPException):
+        return error
+    log.exception("voice webhook failed; answering with the trouble route")
+    return twiml.respond_text(_trouble())
+
+
+@voice.post("/incoming")
+@twilio_signed
+def incoming():
+    """A new call to the contact centre."""
+    form = twilio_form()
+    sid = _call_sid()
+    s = _services()
+    now = now_utc()
+    found = s.lookup.lookup(form.get(tp.FROM), now.astimezone(s.settings.tz).date())
+    caller = Caller(call_sid=sid, number=found.number, withheld=found.withheld,
+                    restriction=found.restriction, lookup_failed=found.failed,
+                    lookup_source=found.source)
+    decision = decide(caller, centre_for(s.settings, now.year), now)
+    live = {
+        "state": "waiting" if decision.connects else "message",
+        "outcome": decision.outcome.value,
+        "from": found.number or "",
+        "withheld": "1" if found.withheld else "0",
+        "lookup_failed": "1" if found.failed else "0",
+        "entry_id": str(found.restriction.entry_id) if found.restriction else "",
+        "started": now.isoformat(),
+        "fallback_staff_id": str(decision.fallback_staff_id or ""),
+    }
+    delivered = _emit(sid, *decision.events, effects=_effects(sid, decision), live=live)
+    if decision.connects and not delivered:
+        # No worker can dial anyone while Redis is down: take a message instead of leaving
+        # the caller on hold music that nobody will answer.
+        return twiml.respond_text(_trouble())
+    return twiml.respond_text(_render(sid, decision))
+
+
+def _effects(sid: str, decision: Decision) -> tuple[Effect, ...]:
+    if not decision.connects:
+        return ()
+    max_wait = _services().settings.max_wait_seconds
+    safety_net = Effect("workers.calls.offer_voicemail_if_waiting", "max-wait", (sid,), max_wait)
+    if decision.outcome is Outcome.DESIGNATED_CONTACT:
+        first = Effect("workers.calls.dial_staff", "dial:designated",
+                       (sid, decision.staff_id, Leg.DESIGNATED.value))
+    else:
+        first = Effect("workers.calls.dispatch_to_pool", "dispatch:0", (sid, 0))
+    return first, safety_net
+
+
+def _render(sid: str, decision: Decision) -> str:
+    if decision.connects:
+        return twiml.connect(
+            sid, wait_url=public_url("/hold"), action_url=public_url("/left", call=sid),
+            events_url=public_url("/conference", call=sid),
+        )
+    if decision.outcome is Outcome.EMERGENCY:
+        return twiml.emergency(_services().settings.emergency_number,
+                               action_url=public_url("/emergency-ended", call=sid))
+    return twiml.message(decision.message, offer_emergency=decision.offer_emergency,
+                         menu_url=public_url("/menu"))
+
+
+@voice.post("/menu")
+@twilio_signed
+def menu():
+    """The caller pressed a key after a message: the emergency option, or goodbye."""
+    form = twilio_form()
+    sid = _call_sid()
+    digits = _param(form, tp.DIGITS, DIGITS_PATTERN, required=False)
+    s = _services()
+    now = now_utc()
+    decision = decide(Caller(call_sid=sid, number=None), centre_for(s.settings, now.year), now,
+                      digits=digits or "none")
+    _emit(sid, *decision.events)
+    if decision.outcome is Outcome.EMERGENCY:
+        return twiml.respond_text(_render(sid, decision))
+    return twiml.respond_text(twiml.goodbye())
+
+
+@voice.post("/emergency-ended")
+@twilio_signed
+def emergency_ended():
+    """The emergency line's leg ended."""
+    sid = _query_call()
+    status = _param(twilio_form(), tp.DIAL_CALL_STATUS, CALL_STATUS_PATTERN, required=False)
+    _emit(sid, _event("emergency_ended", "emergency-ended", dial_status=status))
+    if status and status != "completed":
+        return twiml.respond_text(twiml.voicemail(
+            action_url=public_url("/recorded", call=sid), recording_url=public_url("/recording"),
+            preface=["Sorry, the emergency repairs line did not answer."],
+        ))
+    return twiml.respond_text(twiml.hangup())
+
+
+@voice.post("/hold")
+@twilio_signed
+def hold():
+    """Hold music for a caller waiting in their conference."""
+    return twiml.respond_text(twiml.hold(_services().settings.hold_music_url))
+
+
+@voice.post("/agent/join")
+@twilio_signed
+def agent_join():
+    """A member of staff answered: join them to the caller's conference."""
+    sid = _query_call()
+    staff_id = _param(request.args, "staff", STAFF_ID_PATTERN)
+    leg = Leg(request.args.get("leg", Leg.POOL.value))
+    if live_call(_services().redis, sid).get("state") == "ended":
+        return twiml.respond_text(twiml.goodbye(["Sorry, the caller has already hung up."]))
+    _emit(sid, _event("connected", f"connected:{staff_id}", staff_id=int(staff_id), leg=leg.value),
+          live={"state": "connected", "staff_id": staff_id})
+    return twiml.respond_text(twiml.join_conference(sid))
+
+
+@voice.post("/agent/status")
+@twilio_signed
+def agent_status():
+    """Status of a staff leg; an unanswered one moves the caller on (policy 4.1)."""
+    sid = _query_call()
+    staff_id = int(_param(request.args, "staff", STAFF_ID_PATTERN))
+    attempt = _param(request.args, "attempt", STAFF_ID_PATTERN, required=False) or "0"
+    leg = Leg(request.args.get("leg", Leg.POOL.value))
+    status = _param(twilio_form(), tp.CALL_STATUS, CALL_STATUS_PATTERN)
+    if status not in tp.FINAL_STATUSES:
+        return NO_CONTENT
+    key = f"agent:{staff_id}:{attempt}"
+    if status == "completed":
+        _emit(sid, _event("agent_left", f"{key}:completed", staff_id=staff_id),
+              effects=(Effect("workers.calls.staff_free", f"free:{key}", (sid, staff_id)),))
+        return NO_CONTENT
+    fallback = request.args.get("fallback", "")
+    step = after_unanswered(leg, int(fallback) if fallback.isdigit() else None)
+    event = _event("no_answer", f"{key}:{status}", staff_id=staff_id, status=status,
+                   leg=leg.value, next=step.action)
+    if step.action == "pool":
+        effect = Effect("workers.calls.agent_missed", f"missed:{key}", (sid, staff_id,
+                                                                        int(attempt)))
+    elif step.action == "dial":
+        effect = Effect("workers.calls.dial_staff", f"dial:fallback:{step.staff_id}",
+                        (sid, step.staff_id, Leg.FALLBACK.value))
+    else:
+        effect = Effect("workers.calls.send_to_voicemail", "voicemail", (sid,))
+    _emit(sid, event, effects=(effect,))
+    return NO_CONTENT
+
+
+@voice.post("/conference")
+@twilio_signed
+def conference_events():
+    """Conference status callbacks: keep the ConferenceSid the console needs for announcements."""
+    sid = _query_call()
+    form = twilio_form()
+    name = form.get(tp.STATUS_CALLBACK_EVENT, "")
+    conference_sid = form.get(tp.CONFERENCE_SID, "")
+    participant = form.get(tp.CALL_SID, "")
+    sequence = form.get(tp.SEQUENCE_NUMBER, "")
+    live = {"conference_sid": conference_sid} if conference_sid.startswith("CF") else None
+    _emit(sid, _event("conference", f"conference:{name}:{participant}:{sequence}",
+                      event=name, participant=participant, conference_sid=conference_sid),
+          live=live)
+    return NO_CONTENT
+
+
+@voice.post("/left")
+@twilio_signed
+def left_conference():
+    """The caller's conference ended (the staff member hung up, or was ended by the console)."""
+    return twiml.respond_text(twiml.hangup())
+
+
+@voice.post("/voicemail")
+@twilio_signed
+def take_voicemail():
+    """Nobody could take the call: record a message (policy 4.1)."""
+    sid = _query_call()
+    _emit(sid, _event("voicemail_offered", "voicemail-offered"), live={"state": "voicemail"})
+    return twiml.respond_text(twiml.voicemail(action_url=public_url("/recorded", call=sid),
+                                              recording_url=public_url("/recording", call=sid)))
+
+
+@voice.post("/recorded")
+@twilio_signed
+def recorded():
+    """The caller finished a voicemail."""
+    form = twilio_form()
+    sid = _call_sid()
+    recording_sid = form.get(tp.RECORDING_SID, "") or "none"
+    _emit(sid, _event("voicemail", f"voicemail:{recording_sid}",
+                      recording_url=form.get(tp.RECORDING_URL, ""),
+                      duration=form.get(tp.RECORDING_DURATION, "")))
+    return twiml.respond_text(twiml.goodbye(["Thank you, we have your message."]))
+
+
+@voice.post("/recording")
+@twilio_signed
+def recording_status():
+    """Twilio's recording status callback: the recording is ready (or failed)."""
+    form = twilio_form()
+    sid = _call_sid()
+    recording_sid = form.get(tp.RECORDING_SID, "") or "none"
+    _emit(sid, _event("recording", f"recording:{recording_sid}:{form.get('RecordingStatus', '')}",
+                      recording_url=form.get(tp.RECORDING_URL, ""),
+                      status=form.get("RecordingStatus", "")))
+    return NO_CONTENT
+
+
+@voice.post("/status")
+@twilio_signed
+def call_status():
+    """The caller's call status callback; answers 204 at once, the workers do the rest."""
+    form = twilio_form()
+    sid = _call_sid()
+    status = _param(form, tp.CALL_STATUS, CALL_STATUS_PATTERN)
+    duration = form.get(tp.CALL_DURATION, "")
+    effects: tuple[Effect, ...] = ()
+    live = None
+    if status in tp.FINAL_STATUSES:
+        effects = (Effect("workers.calls.call_finished", "finished", (sid,)),)
+        live = {"state": "ended"}
+    _emit(sid, _event("status", f"status:{status}", status=status,
+                      duration=int(duration) if duration.isdigit() else None),
+          effects=effects, live=live)
+    return NO_CONTENT
+
+
+@voice.post("/fallback")
+@twilio_signed
+def fallback():
+    """Twilio's fallback URL: answers without Redis or the database, keeping the call recorded.
+
+    Set this as the number's "Primary handler fails" URL in the Twilio console.
+    """
+    form = twilio_form()
+    sid = form.get(tp.CALL_SID, "")
+    if CALL_SID_PATTERN.match(sid):
+        _sink().spool(Batch(sid, (_event("fallback", "fallback",
+                                          error=form.get("ErrorCode", "")),)))
+    return twiml.respond_text(_trouble())

@@ -1,0 +1,148 @@
+"""Jobs that move a live call along: dial staff into the caller's conference, or take a message.
+
+Each job takes a CallSid and plain values, checks the call's live state first, and does one
+REST call, so a retry or a duplicate does no harm.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from sqlalchemy import select
+
+from callflow.decision import Event, Leg, after_unanswered
+from service.clock import now_utc
+from store.agent_pool import AgentPool, Availability
+from store.call_events import Batch, live_call, set_live
+from store.models import Staff
+from workers import twilio_rest
+from workers.context import services
+
+log = logging.getLogger(__name__)
+
+NO_AGENT_RETRY_SECONDS = 5
+WAITING_STATES = {"waiting", "ringing"}
+
+
+def _url(path: str, **query: object) -> str:
+    base = services().settings.public_base_url
+    return f"{base}/twilio/voice{path}" + (f"?{urlencode(query)}" if query else "")
+
+
+def _record(call_sid: str, kind: str, key: str, **detail: object) -> None:
+    services().event_sink.emit(Batch(call_sid, (Event(kind, key, now_utc(), detail),)))
+
+
+def _pool() -> AgentPool:
+    return AgentPool(services().worker_redis)
+
+
+def _client():
+    return services().twilio
+
+
+def dispatch_to_pool(call_sid: str, attempt: int) -> str:
+    """Ring the longest-idle available agent for a waiting caller, or try again shortly."""
+    live = live_call(services().worker_redis, call_sid)
+    if live.get("state") not in WAITING_STATES:
+        return "caller no longer waiting"
+    staff_id = _pool().claim_longest_idle(call_sid)
+    if staff_id is None:
+        services().queue.enqueue_in(
+            timedelta(seconds=NO_AGENT_RETRY_SECONDS), dispatch_to_pool, call_sid, attempt + 1,
+            job_id=f"{call_sid}:dispatch:{attempt + 1}",
+        )
+        return "no agent available; trying again"
+    return _dial(call_sid, staff_id, Leg.POOL, attempt)
+
+
+def dial_staff(call_sid: str, staff_id: int, leg: str) -> str:
+    """Ring a named member of staff (a designated contact or the fallback) for a caller."""
+    live = live_call(services().worker_redis, call_sid)
+    if live.get("state") not in WAITING_STATES:
+        return "caller no longer waiting"
+    _pool().assign(staff_id, call_sid)
+    return _dial(call_sid, staff_id, Leg(leg), 0)
+
+
+def _dial(call_sid: str, staff_id: int, leg: Leg, attempt: int) -> str:
+    s = services()
+    with s.sessions() as session:
+        member = session.scalar(select(Staff).where(Staff.id == staff_id, Staff.active))
+        target = member.dial_target if member else None
+    fallback = services().worker_redis.hget(f"callflow:live:{call_sid}", "fallback_staff_id")
+    query = {"call": call_sid, "staff": staff_id, "leg": leg.value, "attempt": attempt,
+             "fallback": (fallback or b"").decode()}
+    if target is None:
+        log.warning("staff %s cannot be dialled (no client identity or phone)", staff_id)
+        return _unanswered(call_sid, staff_id, leg, attempt, "failed")
+    try:
+        twilio_rest.dial_into_conference(
+            _client(), to=target, from_=s.settings.twilio_phone_number,
+            join_url=_url("/agent/join", **query), status_callback=_url("/agent/status", **query),
+            timeout_seconds=s.settings.agent_ring_seconds,
+        )
+    except twilio_rest.TwilioRefused as refused:
+        log.error("Twilio refused to dial staff %s: %s", staff_id, refused)
+        _record(call_sid, "dial_refused", f"dial-refused:{staff_id}:{attempt}",
+                staff_id=staff_id, status=refused.status, message=str(refused))
+        return _unanswered(call_sid, staff_id, leg, attempt, "failed")
+    set_live(s.worker_redis, call_sid, {"state": "ringing", "ringing_staff_id": str(staff_id)})
+    _record(call_sid, "dialled", f"dialled:{staff_id}:{attempt}", staff_id=staff_id,
+            leg=leg.value)
+    return f"dialled staff {staff_id}"
+
+
+def _unanswered(call_sid: str, staff_id: int, leg: Leg, attempt: int, status: str) -> str:
+    """Move on as if the leg went unanswered (the same path as Twilio's status callback)."""
+    _pool().release(staff_id, call_sid)
+    raw = services().worker_redis.hget(f"callflow:live:{call_sid}", "fallback_staff_id")
+    fallback = int(raw) if raw and raw.isdigit() else None
+    step = after_unanswered(leg, fallback)
+    if step.action == "pool":
+        return agent_missed(call_sid, staff_id, attempt)
+    if step.action == "dial" and step.staff_id is not None:
+        return dial_staff(call_sid, step.staff_id, Leg.FALLBACK.value)
+    return send_to_voicemail(call_sid)
+
+
+def agent_missed(call_sid: str, staff_id: int, attempt: int) -> str:
+    """An agent did not answer: mark them away and ring the next one."""
+    pool = _pool()
+    if pool.current_call(staff_id) == call_sid:
+        pool.release(staff_id, call_sid)
+        pool.set_availability(staff_id, Availability.AWAY)
+    return dispatch_to_pool(call_sid, attempt + 1)
+
+
+def staff_free(call_sid: str, staff_id: int) -> str:
+    """A member of staff's leg ended: they are available again (unless they chose away)."""
+    return "freed" if _pool().release(staff_id, call_sid) else "not on this call"
+
+
+def send_to_voicemail(call_sid: str) -> str:
+    """Move a waiting caller to voicemail (policy 4.1: a form of contact is kept)."""
+    client = services().worker_redis
+    if live_call(client, call_sid).get("state") not in WAITING_STATES:
+        return "caller no longer waiting"
+    twilio_rest.redirect_call(_client(), call_sid, _url("/voicemail", call=call_sid))
+    set_live(client, call_sid, {"state": "voicemail"})
+    return "sent to voicemail"
+
+
+def offer_voicemail_if_waiting(call_sid: str) -> str:
+    """After the maximum wait, a caller nobody has answered is offered voicemail."""
+    return send_to_voicemail(call_sid)
+
+
+def call_finished(call_sid: str) -> str:
+    """The caller hung up: free whoever was on or ringing for the call."""
+    live = live_call(services().worker_redis, call_sid)
+    freed = []
+    for field in ("staff_id", "ringing_staff_id"):
+        if live.get(field, "").isdigit():
+            if _pool().release(int(live[field]), call_sid):
+                freed.append(live[field])
+    return f"freed {', '.join(freed) or 'nobody'}"
