@@ -163,11 +163,9 @@ def _restricted(restriction: Restriction, centre: Centre, now: datetime,
                 message=_outside_window_message(centre, upcoming, now),
                 offer_emergency=centre.emergency_offered,
             )
-        if restriction.designated_contact_id is None:
-            if not centre_open:
-                return _closed(centre, now)
-            return Decision(Outcome.WITHIN_WINDOW, f"{entry}: within the agreed call times")
-    elif not centre_open:
+        if centre.windows_on_bank_holidays:
+            centre_open = current_opening(centre.opening_hours, now, centre.tz) is not None
+    if not centre_open:
         return _closed(centre, now)
     if restriction.designated_contact_id is not None:
         # policy 4.1: an unanswered designated contact falls back, so a route always remains.
@@ -206,7 +204,8 @@ def _outside_window_message(centre: Centre, upcoming, now: datetime) -> tuple[st
     message = ["Thank you for calling. As we agreed with you in writing, we take your calls "
                "at set times."]
     if upcoming is not None:
-        message.append(_sentence(f"You can next call us {spoken_opening(upcoming, now, centre.tz)}"))
+        when = spoken_opening(upcoming, now, centre.tz)
+        message.append(_sentence(f"You can next call us {when}"))
     message.append(f"You can also write to us at: {centre.written_contact}")
     return tuple(message)
 

@@ -173,6 +173,13 @@ def stop(started: list[Child], echo: Echo) -> None:
         child.wait()
 
 
+def ended(code: int | None) -> str:
+    """How a child ended, from its Popen return code."""
+    if code is not None and code < 0:
+        return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with status {code}"
+
+
 def run_service(host: str, port: int, web_workers: int, echo: Echo) -> int:
     """Run everything until Ctrl-C or SIGTERM (exit status 0) or a child dies (1)."""
     base_url = browser_url(host, port)
@@ -197,10 +204,7 @@ def run_service(host: str, port: int, web_workers: int, echo: Echo) -> int:
             echo(f"callflow run: started {child.name} (pid {child.pid})")
         text = banner(settings, base_url, services.redis_url, seeded)
         dead = watch(started, base_url, lambda: echo(text))
-        echo(
-            f"callflow run: {dead.name} exited unexpectedly (status {dead.exit_code()}); "
-            "stopping the rest"
-        )
+        echo(f"callflow run: {dead.name} {ended(dead.exit_code())} unexpectedly; stopping the rest")
         status = 1
     except KeyboardInterrupt:
         echo("callflow run: stopping")

@@ -121,3 +121,22 @@ def staff(services, password_hash):
             )
             people[key] = member
     return people
+
+
+class FrozenClock:
+    """A clock the tests move by hand; every module reads time through service.clock."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def set(self, now: datetime) -> None:
+        """Jump to a given aware datetime."""
+        self.now = now
+
+
+@pytest.fixture
+def clock(monkeypatch) -> FrozenClock:
+    """Freeze service.clock.now_utc at NOW (Tuesday 1 December 2026, 10:00 UTC)."""
+    frozen = FrozenClock(NOW)
+    monkeypatch.setattr("service.clock.now_utc", lambda: frozen.now)
+    return frozen

@@ -48,17 +48,18 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def runner_environment(tmp_path: Path, request) -> dict[str, str]:
-    """The embedded defaults, or the session's own PostgreSQL and Redis when it was given them."""
-    dropped = {"DATABASE_URL", "REDIS_URL", "CALLFLOW_EMBEDDED_REDIS_URL", "PUBLIC_BASE_URL"}
+def runner_environment(tmp_path: Path) -> dict[str, str]:
+    """The embedded defaults, or the PostgreSQL and Redis this session was given (CI)."""
+    dropped = {"CALLFLOW_EMBEDDED_REDIS_URL", "PUBLIC_BASE_URL"}
     env = {name: value for name, value in os.environ.items() if name not in dropped}
     env.update(CALLFLOW_ENV="development", CALLFLOW_VAR_DIR=str(tmp_path / "var"))
-    if os.environ.get("DATABASE_URL"):
-        # A fresh schema of its own, dropped after the session, rather than the shared one.
-        env["DATABASE_URL"] = request.getfixturevalue("database_url")
-    if os.environ.get("REDIS_URL"):
-        env["REDIS_URL"] = os.environ["REDIS_URL"]
-        redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        if not env.get(name):
+            env.pop(name, None)
+    if "REDIS_URL" in env:
+        # The suite's own test database, flushed as the fixtures do: no stale workers or jobs.
+        with redis.Redis.from_url(env["REDIS_URL"]) as connection:
+            connection.flushdb()
     return env
 
 
@@ -135,8 +136,8 @@ def cron_job_finished(connection: redis.Redis) -> bool:
     return any(job is not None and job.get_status() == JobStatus.FINISHED for job in jobs)
 
 
-def test_run_serves_works_and_stops_cleanly_on_ctrl_c(tmp_path, request):
-    env = runner_environment(tmp_path, request)
+def test_run_serves_works_and_stops_cleanly_on_ctrl_c(tmp_path):
+    env = runner_environment(tmp_path)
     port = free_port()
     log = tmp_path / "run.log"
     pids: dict[str, int] = {}

@@ -18,9 +18,9 @@ from callflow.decision import (
     after_unanswered,
     decide,
 )
+from service import clock
 from service.app import services_of
 from service.centre import centre_for
-from service.clock import now_utc
 from store.call_events import Batch, CallEventSink, Effect, live_call
 from webhooks import twilio_params as tp
 from webhooks import twiml
@@ -72,7 +72,7 @@ def _query_call() -> str:
 
 
 def _event(kind: str, key: str, **detail: object) -> Event:
-    return Event(kind, key, now_utc(), detail)
+    return Event(kind, key, clock.now_utc(), detail)
 
 
 def _emit(sid: str, *events: Event, effects: tuple[Effect, ...] = (),
@@ -104,7 +104,7 @@ def incoming():
     form = twilio_form()
     sid = _call_sid()
     s = _services()
-    now = now_utc()
+    now = clock.now_utc()
     found = s.lookup.lookup(form.get(tp.FROM), now.astimezone(s.settings.tz).date())
     caller = Caller(call_sid=sid, number=found.number, withheld=found.withheld,
                     restriction=found.restriction, lookup_failed=found.failed,
@@ -162,7 +162,7 @@ def menu():
     sid = _call_sid()
     digits = _param(form, tp.DIGITS, DIGITS_PATTERN, required=False)
     s = _services()
-    now = now_utc()
+    now = clock.now_utc()
     decision = decide(Caller(call_sid=sid, number=None), centre_for(s.settings, now.year), now,
                       digits=digits or "none")
     _emit(sid, *decision.events)

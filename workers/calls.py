@@ -13,12 +13,13 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 
 from callflow.decision import Event, Leg, after_unanswered
-from service.clock import now_utc
+from service import clock
 from store.agent_pool import AgentPool, Availability
 from store.call_events import Batch, live_call, set_live
 from store.models import Staff
 from workers import twilio_rest
 from workers.context import services
+from workers.pump import job_id_for
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def _url(path: str, **query: object) -> str:
 
 
 def _record(call_sid: str, kind: str, key: str, **detail: object) -> None:
-    services().event_sink.emit(Batch(call_sid, (Event(kind, key, now_utc(), detail),)))
+    services().event_sink.emit(Batch(call_sid, (Event(kind, key, clock.now_utc(), detail),)))
 
 
 def _pool() -> AgentPool:
@@ -52,7 +53,7 @@ def dispatch_to_pool(call_sid: str, attempt: int) -> str:
     if staff_id is None:
         services().queue.enqueue_in(
             timedelta(seconds=NO_AGENT_RETRY_SECONDS), dispatch_to_pool, call_sid, attempt + 1,
-            job_id=f"{call_sid}:dispatch:{attempt + 1}",
+            job_id=job_id_for(call_sid, f"dispatch:{attempt + 1}"),
         )
         return "no agent available; trying again"
     return _dial(call_sid, staff_id, Leg.POOL, attempt)

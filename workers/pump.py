@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 from datetime import timedelta
 
@@ -32,14 +33,14 @@ def _ensure_group(client: redis.Redis) -> None:
             raise
 
 
-def effect_job_id(call_sid: str, effect: Effect) -> str:
-    """The same effect of the same call always has the same job id."""
-    return f"{call_sid}:{effect.key}".replace(" ", "_")
+def job_id_for(call_sid: str, key: str) -> str:
+    """The same effect of the same call always has the same job id (RQ allows [\\w-] only)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", f"{call_sid}-{key}")
 
 
 def start_effect(queue: Queue, call_sid: str, effect: Effect) -> bool:
     """Enqueue an effect's job once, however often its batch is replayed."""
-    job_id = effect_job_id(call_sid, effect)
+    job_id = job_id_for(call_sid, effect.key)
     mark = EFFECT_MARK_KEY.format(job_id=job_id)
     if not queue.connection.set(mark, b"1", nx=True, ex=EFFECT_MARK_TTL):
         return False

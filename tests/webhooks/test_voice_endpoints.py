@@ -1,0 +1,138 @@
+"""The voice webhooks' edges: signatures, bad input, failures, and always-valid TwiML."""
+
+import xml.etree.ElementTree as ET
+from urllib.parse import urlencode
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from service.app import create_app
+from store.call_events import STREAM_KEY
+
+BASE = "https://callflow.test"
+TOKEN = "test-auth-token"
+SID = "CA" + "b" * 32
+
+
+def sign(url: str, params: dict) -> str:
+    return RequestValidator(TOKEN).compute_signature(url, params)
+
+
+@pytest.fixture
+def client(services, clock):
+    return create_app(services=services).test_client()
+
+
+def post(client, path, params, *, query="", signature=None, **kwargs):
+    url = f"{BASE}{path}" + (f"?{query}" if query else "")
+    headers = {"X-Twilio-Signature": signature if signature is not None else sign(url, params)}
+    return client.post(path + (f"?{query}" if query else ""), data=params, headers=headers,
+                       **kwargs)
+
+
+def twiml(response):
+    assert response.status_code == 200
+    assert response.mimetype == "text/xml"
+    root = ET.fromstring(response.data)
+    assert root.tag == "Response"
+    return root
+
+
+def incoming(number="+447700900123"):
+    return {"CallSid": SID, "From": number, "To": "+441632960000", "CallStatus": "ringing"}
+
+
+@pytest.mark.parametrize("signature", ["", "not-a-signature", sign(f"{BASE}/other", incoming())])
+def test_a_forged_or_missing_signature_is_refused_and_writes_nothing(client, services, signature):
+    response = post(client, "/twilio/voice/incoming", incoming(), signature=signature)
+    assert response.status_code == 403
+    assert services.redis.xlen(STREAM_KEY) == 0
+    assert not (services.settings.var_dir / "spool").exists()
+
+
+def test_a_signed_call_is_answered_with_twiml_and_its_events_are_queued(client, services):
+    root = twiml(post(client, "/twilio/voice/incoming", incoming()))
+    assert root.find("Say") is not None or root.find("Gather") is not None
+    assert services.redis.xlen(STREAM_KEY) == 1
+
+
+def test_the_signature_covers_the_raw_query_string_as_twilio_sent_it(client, services):
+    raw_query = urlencode({"call": SID}) + "&note=a%20b%2Fc"
+    params = {"CallSid": SID}
+    good = post(client, "/twilio/voice/voicemail", params, query=raw_query)
+    assert twiml(good).find("Record") is not None
+    reencoded = f"{BASE}/twilio/voice/voicemail?call={SID}&note=a+b/c"
+    bad = post(client, "/twilio/voice/voicemail", params, query=raw_query,
+               signature=sign(reencoded, params))
+    assert bad.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"From": "+447700900123"}, b"missing parameter CallSid"),
+     ({"CallSid": "CA123", "From": "+447700900123"}, b"parameter CallSid is malformed")],
+)
+def test_missing_or_malformed_parameters_get_a_clear_400(client, params, message):
+    response = post(client, "/twilio/voice/incoming", params)
+    assert response.status_code == 400 and message in response.data
+
+
+def test_a_body_that_is_not_utf8_gets_400_after_the_signature_check(client):
+    body = f"CallSid={SID}&From=%FF%FE".encode()
+    params = {"CallSid": SID, "From": "\ufffd\ufffd"}
+    response = client.post("/twilio/voice/incoming", data=body,
+                           content_type="application/x-www-form-urlencoded",
+                           headers={"X-Twilio-Signature": sign(f"{BASE}/twilio/voice/incoming",
+                                                               params)})
+    assert response.status_code == 400 and b"not valid UTF-8" in response.data
+    unsigned = client.post("/twilio/voice/incoming", data=body,
+                           content_type="application/x-www-form-urlencoded")
+    assert unsigned.status_code == 403
+
+
+def test_a_huge_body_is_refused_without_reading_it(client):
+    response = post(client, "/twilio/voice/incoming", {**incoming(), "Junk": "x" * 100_000})
+    assert response.status_code == 413
+
+
+def test_an_internal_error_still_answers_twiml_that_keeps_the_caller(client, services,
+                                                                      monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("simulated fault")
+
+    monkeypatch.setattr(services.lookup, "lookup", broken)
+    root = twiml(post(client, "/twilio/voice/incoming", incoming()))
+    assert root.find("Record") is not None
+    assert "emergency" in ET.tostring(root, encoding="unicode")
+
+
+def test_status_callbacks_answer_204(client):
+    response = post(client, "/twilio/voice/status",
+                    {"CallSid": SID, "CallStatus": "completed", "CallDuration": "42"})
+    assert response.status_code == 204 and response.data == b""
+
+
+def test_the_fallback_url_answers_without_redis_or_a_database(tmp_path, settings):
+    from service.container import Services
+
+    broken = settings.with_overrides(database_url="postgresql://nobody@127.0.0.1:1/none",
+                                     redis_url="redis://127.0.0.1:1/0",
+                                     var_dir=tmp_path / "var")
+    app = create_app(services=Services(broken))
+    response = post(app.test_client(), "/twilio/voice/fallback",
+                    {"CallSid": SID, "From": "+447700900123", "ErrorCode": "11200"})
+    root = twiml(response)
+    assert root.find("Record") is not None
+    spooled = list((tmp_path / "var" / "spool").glob("*.jsonl"))
+    assert spooled and SID in spooled[0].read_text()
+
+
+def test_with_redis_down_a_caller_is_never_left_waiting_and_events_are_spooled(
+        tmp_path, settings, services, clock):
+    from service.container import Services
+
+    down = settings.with_overrides(redis_url="redis://127.0.0.1:1/0", var_dir=tmp_path / "v")
+    app = create_app(services=Services(down))
+    root = twiml(post(app.test_client(), "/twilio/voice/incoming", incoming("+447700900555")))
+    assert root.find("Record") is not None, "nobody can be dialled, so a message is taken"
+    assert list((tmp_path / "v" / "spool").glob("*.jsonl"))
