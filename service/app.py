@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 
 from config.settings import Settings, load_settings
@@ -23,9 +25,23 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.extensions["callflow"] = services
 
+    from console.api import api
+    from console.auth import auth
+    from console.pages import pages
+    from console.workspace import workspace
+    from simulator.web import simulator
     from webhooks.voice import voice
 
     app.register_blueprint(voice)
+    app.register_blueprint(auth)
+    app.register_blueprint(api)
+    app.register_blueprint(pages)
+    app.register_blueprint(workspace)
+    if settings.simulator_enabled:
+        app.register_blueprint(simulator)
+    # The console's stylesheet and scripts (including the npm-installed Twilio Voice SDK).
+    app.add_url_rule("/static/console/<path:filename>", endpoint="static_console",
+                     view_func=_console_static)
 
     @app.get("/healthz")
     def healthz():
@@ -33,6 +49,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return {"status": "ok"}
 
     return app
+
+
+def _console_static(filename: str):
+    """Files from console/static, served by the app rather than a CDN."""
+    from flask import send_from_directory
+
+    return send_from_directory(Path(__file__).parent.parent / "console" / "static", filename)
 
 
 def services_of(app: Flask) -> Services:

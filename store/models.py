@@ -186,3 +186,70 @@ class CallEvent(Base):
     kind: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+
+class ApiToken(Base):
+    """A bearer token another front end (a Flex plugin, a CRM) uses to act as a staff member."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    label: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Incident(Base):
+    """An incident reported against a call for a manager's follow-up (policy 4.3)."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    reported_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    category: Mapped[str] = mapped_column(String(40))
+    police_reference: Mapped[str] = mapped_column(String(80), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution: Mapped[str] = mapped_column(Text, default="")
+
+
+class Proposal(Base):
+    """An agent's proposal to put a caller on the register; only a manager decides (5.2)."""
+
+    __tablename__ = "proposals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    phone_number: Mapped[str | None] = mapped_column(String(32))
+    customer_ref: Mapped[str] = mapped_column(String(64), default="")
+    categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reason: Mapped[str] = mapped_column(Text)
+    proposed_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("register_entries.id"))
+
+
+class Notice(Base):
+    """A letter produced for a customer (policy 4.2, 5.1): a restriction notice or a warning."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("register_entries.id"), index=True)
+    customer_ref: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    produced_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    produced_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_on: Mapped[date | None] = mapped_column(Date)
+    body: Mapped[str] = mapped_column(Text)

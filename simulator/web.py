@@ -1,0 +1,5 @@
+"""Placeholder blueprint; replaced by its owner."""
+
+from flask import Blueprint
+
+simulator = Blueprint("simulator", __name__)
