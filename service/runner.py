@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.engine import make_url
 
@@ -29,43 +29,18 @@ WEB_GRACEFUL_SECONDS = 8
 Echo = Callable[[str], None]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Child:
-    """One supervised process, known by name."""
+    """One supervised process, known by name; it leads its own process group."""
 
     name: str
-    argv: list[str]
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    process: subprocess.Popen[bytes]
 
-    def start(self, env: dict[str, str]) -> None:
-        """Start it in its own process group, so a terminal's Ctrl-C reaches only the runner."""
-        self.process = subprocess.Popen(
-            self.argv, env=env, stdin=subprocess.DEVNULL, process_group=0
-        )
 
-    @property
-    def pid(self) -> int:
-        """The child's process id (it leads its own process group)."""
-        assert self.process is not None
-        return self.process.pid
-
-    def exit_code(self) -> int | None:
-        """None while it runs, else its exit status."""
-        return None if self.process is None else self.process.poll()
-
-    def terminate(self) -> None:
-        """Ask it to stop (SIGTERM), if it still runs."""
-        if self.exit_code() is None:
-            self.process.terminate()  # type: ignore[union-attr]
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Wait for it to exit; raises subprocess.TimeoutExpired."""
-        self.process.wait(timeout)  # type: ignore[union-attr]
-
-    def kill_group(self) -> None:
-        """SIGKILL its whole process group, including anything it left behind."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, signal.SIGKILL)
+def launch(name: str, argv: list[str], env: dict[str, str]) -> Child:
+    """Start a child in its own process group, so a terminal's Ctrl-C reaches only the runner."""
+    process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, process_group=0)
+    return Child(name, process)
 
 
 def address(host: str, port: int) -> str:
@@ -79,24 +54,21 @@ def browser_url(host: str, port: int) -> str:
     return f"http://{address(reachable, port)}"
 
 
-def children(host: str, port: int, web_workers: int) -> list[Child]:
-    """The web server, the RQ worker and the cron scheduler."""
+def commands(host: str, port: int, web_workers: int) -> dict[str, list[str]]:
+    """The web server, the RQ worker and the cron scheduler, by name."""
     python = sys.executable
-    return [
-        Child(
-            "web",
-            [
-                python, "-m", "gunicorn", "service.wsgi:app",
-                "--bind", address(host, port),
-                "--workers", str(web_workers),
-                "--worker-class", "sync",
-                "--graceful-timeout", str(WEB_GRACEFUL_SECONDS),
-                "--access-logfile", "-",
-            ],
-        ),
-        Child("worker", [python, "-m", "service.cli_run", "worker"]),
-        Child("scheduler", [python, "-m", "service.cli_run", "scheduler"]),
-    ]  # fmt: skip
+    return {
+        "web": [
+            python, "-m", "gunicorn", "service.wsgi:app",
+            "--bind", address(host, port),
+            "--workers", str(web_workers),
+            "--worker-class", "sync",
+            "--graceful-timeout", str(WEB_GRACEFUL_SECONDS),
+            "--access-logfile", "-",
+        ],
+        "worker": [python, "-m", "service.cli_run", "worker"],
+        "scheduler": [python, "-m", "service.cli_run", "scheduler"],
+    }  # fmt: skip
 
 
 def prepare(services: Services) -> bool:
@@ -150,7 +122,7 @@ def watch(running: list[Child], base_url: str, on_ready: Callable[[], None]) -> 
     ready = False
     while True:
         for child in running:
-            if child.exit_code() is not None:
+            if child.process.poll() is not None:
                 return child
         if not ready and answers(base_url):
             ready = True
@@ -162,22 +134,25 @@ def stop(started: list[Child], echo: Echo) -> None:
     """SIGTERM each child, wait up to STOP_SECONDS, then SIGKILL what is left of its group."""
     # Signalling the leader, not its group, lets rq finish a job in progress (warm shutdown).
     for child in started:
-        child.terminate()
+        if child.process.poll() is None:
+            child.process.terminate()
     deadline = time.monotonic() + STOP_SECONDS
     for child in started:
         try:
-            child.wait(max(0.0, deadline - time.monotonic()))
+            child.process.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             echo(f"callflow run: {child.name} did not stop within {STOP_SECONDS:.0f} s; killing it")
-        child.kill_group()
-        child.wait()
+        # Also whatever it left behind in its group, such as an orphaned rq work horse.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.process.pid, signal.SIGKILL)
+        child.process.wait()
 
 
-def ended(code: int | None) -> str:
+def ended(code: int) -> str:
     """How a child ended, from its Popen return code."""
-    if code is not None and code < 0:
+    if code < 0:
         return f"was killed by {signal.Signals(-code).name}"
-    return f"exited with status {code}"
+    return f"exited unexpectedly with status {code}"
 
 
 def run_service(host: str, port: int, web_workers: int, echo: Echo) -> int:
@@ -198,13 +173,12 @@ def run_service(host: str, port: int, web_workers: int, echo: Echo) -> int:
         seeded = prepare(services)
         services.engine.dispose()
         env = dict(os.environ, PYTHONUNBUFFERED="1")  # logs reach a pipe or file line by line
-        for child in children(host, port, web_workers):
-            child.start(env)
-            started.append(child)
-            echo(f"callflow run: started {child.name} (pid {child.pid})")
+        for name, argv in commands(host, port, web_workers).items():
+            started.append(launch(name, argv, env))
+            echo(f"callflow run: started {name} (pid {started[-1].process.pid})")
         text = banner(settings, base_url, services.redis_url, seeded)
         dead = watch(started, base_url, lambda: echo(text))
-        echo(f"callflow run: {dead.name} {ended(dead.exit_code())} unexpectedly; stopping the rest")
+        echo(f"callflow run: {dead.name} {ended(dead.process.returncode)}; stopping the rest")
         status = 1
     except KeyboardInterrupt:
         echo("callflow run: stopping")

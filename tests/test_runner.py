@@ -75,15 +75,26 @@ def healthz_status(port: int) -> int | None:
         connection.close()
 
 
-def wait_for(check: Callable[[], T], seconds: float, what: str, log: Path) -> T:
-    """Poll check until it returns something truthy; fail with the runner's log."""
+def wait_for(
+    check: Callable[[], T],
+    seconds: float,
+    what: str,
+    log: Path,
+    runner: subprocess.Popen[bytes] | None = None,
+) -> T:
+    """Poll check until it returns something truthy; fail with the log, early if runner exits."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         result = check()
         if result:
             return result
+        if runner is not None and runner.poll() is not None:
+            failure = f"{what}: the runner exited with status {runner.returncode}"
+            break
         time.sleep(0.25)
-    raise AssertionError(f"{what} within {seconds:.0f} s; runner log:\n{log.read_text()[-6000:]}")
+    else:
+        failure = f"{what} within {seconds:.0f} s"
+    raise AssertionError(f"{failure}; its log:\n{log.read_text()[-6000:]}")
 
 
 def alive(pid: int) -> bool:
@@ -151,7 +162,8 @@ def test_run_serves_works_and_stops_cleanly_on_ctrl_c(tmp_path):
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_for(lambda: healthz_status(port) == 200, START_SECONDS, "no 200 from /healthz", log)
+        answered = wait_for(lambda: healthz_status(port), START_SECONDS, "no answer", log, runner)
+        assert answered == 200
         text = wait_for(lambda: BANNER in log.read_text() and log.read_text(), 10, "no banner", log)
         pids.update((name, int(pid)) for name, pid in STARTED.findall(text))
         assert set(pids) == {"web", "worker", "scheduler"}
