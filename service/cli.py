@@ -257,5 +257,16 @@ def demo_seed() -> None:
         click.echo("staff already exist; demo data not added")
 
 
+def _attach_commands() -> None:
+    """Commands that live beside the parts they drive."""
+    from service.cli_run import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_attach_commands()
+
+
 if __name__ == "__main__":
     main()
