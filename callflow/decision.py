@@ -64,6 +64,7 @@ class Caller:
 
     call_sid: str
     number: str | None
+    called: str = ""
     withheld: bool = False
     restriction: Restriction | None = None
     lookup_failed: bool = False
@@ -107,7 +108,7 @@ def decide(caller: Caller, centre: Centre, now: datetime, digits: str = "") -> D
         restriction = caller.restriction
         events += [
             Event("received", "received", now,
-                  {"from": caller.number, "withheld": caller.withheld}),
+                  {"from": caller.number, "to": caller.called, "withheld": caller.withheld}),
             Event("lookup", "lookup", now, {
                 "source": caller.lookup_source, "failed": caller.lookup_failed,
                 "entry_id": restriction.entry_id if restriction else None,

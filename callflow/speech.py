@@ -51,7 +51,11 @@ def spoken_opening(opening: Opening, now: datetime, tz: tzinfo) -> str:
         return f"now, until {end}"
     start = opening.start.astimezone(tz)
     today = now.astimezone(tz).date()
-    return f"{spoken_day(start.date(), today)} between {spoken_time(start.timetz())} and {end}"
+    day = spoken_day(start.date(), today)
+    finish = opening.end.astimezone(tz)
+    if start.time() == time(0) == finish.time() and finish.date() > start.date():
+        return f"{day}, at any time"
+    return f"{day} between {spoken_time(start.timetz())} and {end}"
 
 
 def spoken_next_start(opening: Opening, now: datetime, tz: tzinfo) -> str:

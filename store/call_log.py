@@ -24,7 +24,7 @@ def summary_changes(kind: str, key: str, at: datetime, detail: dict) -> dict[str
     """What one event says about the call's summary row (each event sets its own columns)."""
     if kind == "received":
         return {"started_at": at, "from_number": detail.get("from"),
-                "withheld": bool(detail.get("withheld"))}
+                "to_number": detail.get("to") or None, "withheld": bool(detail.get("withheld"))}
     if kind == "lookup":
         return {"entry_id": detail.get("entry_id"), "lookup_failed": bool(detail.get("failed"))}
     if kind == "decision" and key == "decision":

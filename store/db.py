@@ -32,7 +32,9 @@ def make_engine(database_url: str, *, call_path: bool = False) -> Engine:
         url = url.set(drivername="postgresql+psycopg")
     connect_args: dict[str, object] = {}
     if call_path:
-        connect_args = {"connect_timeout": 2, "options": "-c statement_timeout=1000"}
+        # connect_args replace the URL's own options (e.g. -csearch_path=...), so keep them.
+        options = " ".join(filter(None, (url.query.get("options"), "-c statement_timeout=1000")))
+        connect_args = {"connect_timeout": 2, "options": options}
     return create_engine(
         url,
         pool_pre_ping=True,

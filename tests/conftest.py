@@ -58,7 +58,9 @@ def database_url(tmp_path_factory) -> Iterator[str]:
         {"options": f"-csearch_path={schema}"}
     )
     scoped_url = scoped.render_as_string(hide_password=False)
-    migrate.upgrade(make_engine(scoped_url))
+    migrator = make_engine(scoped_url)
+    migrate.upgrade(migrator)
+    migrator.dispose()  # a pooled psycopg connection left to the GC is a ResourceWarning
     yield scoped_url
     with admin.begin() as connection:
         connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
@@ -91,6 +93,8 @@ def services(settings) -> Iterator[Services]:
     redis.Redis.from_url(built.redis_url).flushdb()
     yield built
     built.engine.dispose()
+    if "call_path_sessions" in built.__dict__:
+        built.call_path_sessions.kw["bind"].dispose()
 
 
 @pytest.fixture(scope="session")

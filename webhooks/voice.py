@@ -106,7 +106,8 @@ def incoming():
     s = _services()
     now = clock.now_utc()
     found = s.lookup.lookup(form.get(tp.FROM), now.astimezone(s.settings.tz).date())
-    caller = Caller(call_sid=sid, number=found.number, withheld=found.withheld,
+    caller = Caller(call_sid=sid, number=found.number, called=form.get(tp.TO, ""),
+                    withheld=found.withheld,
                     restriction=found.restriction, lookup_failed=found.failed,
                     lookup_source=found.source)
     decision = decide(caller, centre_for(s.settings, now.year), now)
@@ -200,8 +201,10 @@ def agent_join():
     sid = _query_call()
     staff_id = _param(request.args, "staff", STAFF_ID_PATTERN)
     leg = Leg(request.args.get("leg", Leg.POOL.value))
-    if live_call(_services().redis, sid).get("state") == "ended":
-        return twiml.respond_text(twiml.goodbye(["Sorry, the caller has already hung up."]))
+    if live_call(_services().redis, sid).get("state") not in {"waiting", "ringing"}:
+        # The caller hung up, or moved on to voicemail while this phone rang.
+        _emit(sid, _event("answered_too_late", f"late:{staff_id}", staff_id=int(staff_id)))
+        return twiml.respond_text(twiml.goodbye(["Sorry, the caller is no longer waiting."]))
     _emit(sid, _event("connected", f"connected:{staff_id}", staff_id=int(staff_id), leg=leg.value),
           live={"state": "connected", "staff_id": staff_id})
     return twiml.respond_text(twiml.join_conference(sid))

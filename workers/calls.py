@@ -64,7 +64,13 @@ def dial_staff(call_sid: str, staff_id: int, leg: str) -> str:
     live = live_call(services().worker_redis, call_sid)
     if live.get("state") not in WAITING_STATES:
         return "caller no longer waiting"
-    _pool().assign(staff_id, call_sid)
+    pool = _pool()
+    if pool.current_call(staff_id) not in (None, call_sid):
+        # On another call: as good as busy, so the fallback takes over (policy 4.1).
+        _record(call_sid, "no_answer", f"agent:{staff_id}:0:busy", staff_id=staff_id,
+                status="busy", leg=leg)
+        return _unanswered(call_sid, staff_id, Leg(leg), 0, "busy")
+    pool.assign(staff_id, call_sid)
     return _dial(call_sid, staff_id, Leg(leg), 0)
 
 
@@ -80,7 +86,7 @@ def _dial(call_sid: str, staff_id: int, leg: Leg, attempt: int) -> str:
         log.warning("staff %s cannot be dialled (no client identity or phone)", staff_id)
         return _unanswered(call_sid, staff_id, leg, attempt, "failed")
     try:
-        twilio_rest.dial_into_conference(
+        leg_sid = twilio_rest.dial_into_conference(
             _client(), to=target, from_=s.settings.twilio_phone_number,
             join_url=_url("/agent/join", **query), status_callback=_url("/agent/status", **query),
             timeout_seconds=s.settings.agent_ring_seconds,
@@ -90,7 +96,8 @@ def _dial(call_sid: str, staff_id: int, leg: Leg, attempt: int) -> str:
         _record(call_sid, "dial_refused", f"dial-refused:{staff_id}:{attempt}",
                 staff_id=staff_id, status=refused.status, message=str(refused))
         return _unanswered(call_sid, staff_id, leg, attempt, "failed")
-    set_live(s.worker_redis, call_sid, {"state": "ringing", "ringing_staff_id": str(staff_id)})
+    set_live(s.worker_redis, call_sid, {"state": "ringing", "ringing_staff_id": str(staff_id),
+                                        "ringing_leg_sid": leg_sid})
     _record(call_sid, "dialled", f"dialled:{staff_id}:{attempt}", staff_id=staff_id,
             leg=leg.value)
     return f"dialled staff {staff_id}"
@@ -130,7 +137,22 @@ def send_to_voicemail(call_sid: str) -> str:
         return "caller no longer waiting"
     twilio_rest.redirect_call(_client(), call_sid, _url("/voicemail", call=call_sid))
     set_live(client, call_sid, {"state": "voicemail"})
+    _stop_ringing(call_sid)
     return "sent to voicemail"
+
+
+def _stop_ringing(call_sid: str) -> None:
+    """Cancel a staff phone still ringing for a caller who has moved on, and free its owner."""
+    live = live_call(services().worker_redis, call_sid)
+    leg_sid, staff_id = live.get("ringing_leg_sid"), live.get("ringing_staff_id", "")
+    if not leg_sid or live.get("staff_id"):
+        return
+    try:
+        twilio_rest.cancel_call(_client(), leg_sid)
+    except twilio_rest.TwilioRefused as refused:
+        log.info("staff leg already over: %s", refused)  # it was answered or ended meanwhile
+    if staff_id.isdigit():
+        _pool().release(int(staff_id), call_sid)
 
 
 def offer_voicemail_if_waiting(call_sid: str) -> str:
@@ -139,7 +161,8 @@ def offer_voicemail_if_waiting(call_sid: str) -> str:
 
 
 def call_finished(call_sid: str) -> str:
-    """The caller hung up: free whoever was on or ringing for the call."""
+    """The caller hung up: stop any phone still ringing for them, free whoever was on the call."""
+    _stop_ringing(call_sid)
     live = live_call(services().worker_redis, call_sid)
     freed = []
     for field in ("staff_id", "ringing_staff_id"):

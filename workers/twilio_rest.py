@@ -22,6 +22,7 @@ DEFAULT_TIMEOUT_SECONDS = 5.0
 # Values of Twilio's form keys, as the 2010-04-01 spec spells them.
 HTTP_POST = "POST"
 CALL_STATUS_COMPLETED = "completed"
+CALL_STATUS_CANCELED = "canceled"
 CALL_PROGRESS_EVENTS = ("initiated", "ringing", "answered", "completed")
 
 
@@ -161,6 +162,12 @@ def end_call(client: Client, call_sid: str) -> None:
     """Hang up a call."""
     with _twilio_errors(client):
         client.calls(call_sid).update(status=CALL_STATUS_COMPLETED)
+
+
+def cancel_call(client: Client, call_sid: str) -> None:
+    """Stop a call that is still ringing (Twilio only cancels queued or ringing calls)."""
+    with _twilio_errors(client):
+        client.calls(call_sid).update(status=CALL_STATUS_CANCELED)
 
 
 def announce_to_participant(

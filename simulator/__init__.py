@@ -1,0 +1,1 @@
+"""A stand-in for Twilio: places calls, interprets TwiML and acts on REST requests."""
