@@ -47,6 +47,9 @@ class Settings:
     twilio_account_sid: str = DEV_TWILIO_ACCOUNT_SID
     twilio_auth_token: str = DEV_TWILIO_AUTH_TOKEN
     twilio_api_base_url: str = "https://api.twilio.com"
+    twilio_api_key_sid: str = ""
+    twilio_api_key_secret: str = ""
+    twilio_twiml_app_sid: str = ""
     twilio_phone_number: str = "+441632960000"
     public_base_url: str = "http://127.0.0.1:5000"
     timezone: str = "Europe/London"
@@ -153,6 +156,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if production and not public_base_url.startswith("https://"):
         raise SettingsError(f"PUBLIC_BASE_URL={public_base_url!r}: must be https in production")
 
+    simulator = _flag(get("CALLFLOW_SIMULATOR", "no" if production else "yes"), "CALLFLOW_SIMULATOR")
+    # Without a Twilio account the workers' REST calls go to the phone simulator's fake of
+    # Twilio's API, served by this same app.
+    simulated = auth_token == DEV_TWILIO_AUTH_TOKEN and simulator
+    api_base_url = get("TWILIO_API_BASE_URL") or (
+        f"{public_base_url.rstrip('/')}/simulator/twilio" if simulated else "https://api.twilio.com"
+    )
+
     timezone = get("CALLFLOW_TIMEZONE", "Europe/London")
     try:
         ZoneInfo(timezone)
@@ -172,7 +183,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         secret_key=secret_key,
         twilio_account_sid=account_sid,
         twilio_auth_token=auth_token,
-        twilio_api_base_url=get("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/"),
+        twilio_api_base_url=api_base_url.rstrip("/"),
+        twilio_api_key_sid=get("TWILIO_API_KEY_SID", "").strip(),
+        twilio_api_key_secret=get("TWILIO_API_KEY_SECRET", "").strip(),
+        twilio_twiml_app_sid=get("TWILIO_TWIML_APP_SID", "").strip(),
         twilio_phone_number=required_in_production("TWILIO_PHONE_NUMBER", "+441632960000"),
         public_base_url=public_base_url.rstrip("/"),
         timezone=timezone,

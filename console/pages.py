@@ -1,5 +1,66 @@
-"""Placeholder blueprint; replaced by its owner."""
+"""The agent console page, and the access token that makes it the agent's phone."""
 
-from flask import Blueprint
+from __future__ import annotations
 
-pages = Blueprint("pages", __name__)
+from flask import Blueprint, Response, current_app, jsonify, render_template
+
+from callflow.register import CATEGORY_LABELS, Category
+from console.auth import current_staff, roles_required
+from console.voice import VoiceNotConfigured, voice_token
+from service.app import services_of
+
+pages = Blueprint("pages", __name__, template_folder="templates")
+
+THREAT = "threat_or_violence"
+# Policy section 3's categories, and threats or violence (4.3), which ends a call at once.
+END_REASONS = (
+    *((category.value, CATEGORY_LABELS[category]) for category in Category),
+    (THREAT, "Threat or violence (4.3): ends at once, flagged for a manager"),
+)
+INCIDENT_CATEGORIES = (
+    (THREAT, "Threat or violence (4.3)"),
+    *((category.value, CATEGORY_LABELS[category]) for category in Category),
+)
+
+
+@pages.get("/console")
+@roles_required("agent", "supervisor")
+def console() -> str:
+    """The agent's console: availability, the live call, warn, end, report, propose."""
+    settings = services_of(current_app).settings
+    # In the simulator the phone is the console itself; with Twilio it is the Voice SDK.
+    phone = "twilio" if settings.twilio_configured else (
+        "simulator" if settings.simulator_enabled else "none")
+    return render_template(
+        "console.html",
+        phone=phone,
+        end_reasons=END_REASONS,
+        incident_categories=INCIDENT_CATEGORIES,
+        register_categories=[(c.value, CATEGORY_LABELS[c]) for c in Category],
+        warning_text=settings.warning_text,
+    )
+
+
+@pages.get("/console/voice-token")
+@roles_required("agent", "supervisor")
+def token() -> Response:
+    """A short-lived Twilio access token (VoiceGrant) for the agent's client identity."""
+    settings = services_of(current_app).settings
+    staff = current_staff()
+    if not settings.twilio_configured or staff is None:
+        return _error(404, "Twilio is not configured; calls ring in the phone simulator")
+    if not staff.client_identity:
+        return _error(409, "you have no client identity, so calls ring your phone instead")
+    try:
+        issued = voice_token(settings, staff.client_identity)
+    except VoiceNotConfigured as missing:
+        return _error(503, f"the browser phone is not set up: {missing}")
+    response = jsonify(identity=issued.identity, token=issued.token, ttl=issued.ttl_seconds)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _error(status: int, message: str) -> Response:
+    response = jsonify(error=message)
+    response.status_code = status
+    return response

@@ -30,9 +30,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from console.pages import pages
     from console.workspace import workspace
     from simulator.web import simulator
+    from webhooks.announcements import announcements
     from webhooks.voice import voice
 
     app.register_blueprint(voice)
+    app.register_blueprint(announcements)
     app.register_blueprint(auth)
     app.register_blueprint(api)
     app.register_blueprint(pages)

@@ -62,7 +62,9 @@ def commands(host: str, port: int, web_workers: int) -> dict[str, list[str]]:
             python, "-m", "gunicorn", "service.wsgi:app",
             "--bind", address(host, port),
             "--workers", str(web_workers),
-            "--worker-class", "sync",
+            # Threads, because the console's warn/end requests call Twilio's REST API, which in
+            # simulator mode is this same server.
+            "--worker-class", "gthread", "--threads", "4",
             "--graceful-timeout", str(WEB_GRACEFUL_SECONDS),
             "--access-logfile", "-",
         ],

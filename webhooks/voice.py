@@ -238,7 +238,10 @@ def agent_status():
                         (sid, step.staff_id, Leg.FALLBACK.value))
     else:
         effect = Effect("workers.calls.send_to_voicemail", "voicemail", (sid,))
-    _emit(sid, event, effects=(effect,))
+    effects: tuple[Effect, ...] = (effect,)
+    if step.action != "pool":  # a pool agent is freed (and set away) by agent_missed
+        effects = (Effect("workers.calls.staff_free", f"free:{key}", (sid, staff_id)), effect)
+    _emit(sid, event, effects=effects)
     return NO_CONTENT
 
 

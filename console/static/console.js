@@ -1,0 +1,544 @@
+// The agent console: availability, the live call, warn / end / report / propose, and the phone.
+// Plain JavaScript with no build step; the page's CSP allows scripts from this origin only.
+(function () {
+  "use strict";
+
+  var POLL_MS = 700;
+  var ME_EVERY = 4; // availability is read on every fourth poll
+  var root = document.getElementById("console");
+  if (!root) return;
+  var phoneKind = root.dataset.phone; // "simulator", "twilio" or "none"
+  var pinned = new URLSearchParams(window.location.search).get("call") || "";
+
+  var $ = function (id) { return document.getElementById(id); };
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  var signedOut = false;
+  var call = null; // the live call as GET /api/calls/current describes it
+  var lastCall = null; // the last call seen, for reports after it ended
+  var availability = "away";
+  var ringing = null; // {kind: "simulator", sid} or {kind: "twilio", call}
+  var onPhone = null; // the connected phone leg, same shape
+  var ticks = 0;
+  var acted = {}; // sid -> {warned, warnings, ended}: what this page did, until polls catch up
+
+  var REASON_TEXT = {
+    aggressive_abusive: "aggressive, abusive or intimidating behaviour",
+    unreasonable_demands: "unreasonable demands",
+    unreasonable_persistence: "unreasonable persistence",
+    threat_or_violence: "threat or violence",
+  };
+
+  // -- talking to the server -------------------------------------------------------------
+
+  function request(method, url, body) {
+    var options = { method: method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (method !== "GET") {
+      options.headers["X-CSRF-Token"] = csrf;
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body || {});
+    }
+    return fetch(url, options).then(function (response) {
+      return response.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (ignored) { data = null; }
+        if (response.status === 401) showSignedOut();
+        return { ok: response.ok, status: response.status, data: data || {} };
+      });
+    }, function () {
+      return { ok: false, status: 0, data: { error: "the server could not be reached" } };
+    });
+  }
+
+  // A refusal as the agent should read it: what happened, in words, and the server's answer.
+  function explain(answer) {
+    var said = (answer.data && answer.data.error) || "";
+    if (answer.status === 0) return "Could not reach callflow. Check your connection and try again.";
+    if (answer.status === 401) return "You are signed out, so nothing was done. Sign in again.";
+    if (answer.status === 403) {
+      if (/CSRF/i.test(said)) return "This page is out of date. Reload it and try again.";
+      return "Not allowed (403): " + (said || "you may not act on this call") + ".";
+    }
+    if (answer.status === 404) return "That call is not known (404)" + (said ? ": " + said : "") + ".";
+    if (answer.status === 409 && said === "warn before ending") {
+      return "Refused: give a warning before ending the call (policy 4.5). Without a warning " +
+        "only \u201cthreat or violence\u201d ends a call.";
+    }
+    if (answer.status === 409) return "Not done: " + (said || "conflict") + ".";
+    if (answer.status === 422) return "Please check the form: " + (said || "something is missing") + ".";
+    if (answer.status === 502 || answer.status === 503) {
+      return (said || "Twilio did not accept the request") + ". Nothing was done; try again.";
+    }
+    return "Something went wrong (" + answer.status + ")" + (said ? ": " + said : "") + ".";
+  }
+
+  function say(element, text, kind) {
+    element.textContent = text;
+    element.className = "notice " + (kind || "info");
+    element.hidden = !text;
+  }
+
+  function showSignedOut() {
+    if (signedOut) return;
+    signedOut = true;
+    $("signed-out").hidden = false;
+    // The phone's own buttons stay: the Voice SDK hangs up without asking callflow.
+    document.querySelectorAll("#console button").forEach(function (b) {
+      if (!b.closest("#phone")) b.disabled = true;
+    });
+  }
+
+  // -- availability ----------------------------------------------------------------------
+
+  var AVAILABILITY_TEXT = { available: "Available", away: "Away", busy: "Busy \u2014 on a call" };
+
+  function renderAvailability() {
+    var pill = $("availability");
+    var onCall = call && !call.unknown && call.state !== "ended" && !call.ended_by_agent;
+    var shown = onCall && availability !== "away" ? "busy" : availability;
+    pill.textContent = AVAILABILITY_TEXT[shown] || shown;
+    pill.className = "pill " + shown;
+    document.querySelectorAll("[data-availability]").forEach(function (button) {
+      var chosen = button.dataset.availability === availability ||
+        (availability === "busy" && button.dataset.availability === "available");
+      button.setAttribute("aria-pressed", chosen ? "true" : "false");
+    });
+  }
+
+  function setAvailability(choice) {
+    say($("availability-message"), "");
+    request("PUT", "/api/me/availability", { availability: choice }).then(function (answer) {
+      if (answer.ok) {
+        availability = answer.data.availability || choice;
+        renderAvailability();
+      } else {
+        say($("availability-message"), explain(answer), "error");
+      }
+    });
+  }
+
+  function readMe() {
+    return request("GET", "/api/me").then(function (answer) {
+      if (answer.ok && answer.data.availability) {
+        availability = answer.data.availability;
+        if (answer.data.csrf_token) csrf = answer.data.csrf_token;
+        renderAvailability();
+      }
+    });
+  }
+
+  // -- the live call ---------------------------------------------------------------------
+
+  function formatNumber(number) {
+    if (!number || number === "withheld") return "Withheld number";
+    var m = /^\+44(\d{4})(\d{6})$/.exec(number);
+    return m ? "0" + m[1] + " " + m[2] : number;
+  }
+
+  function stateText(c) {
+    if (c.ended_by_agent) return "Ended by you";
+    if (c.state === "ringing") return "Ringing you";
+    if (c.state === "waiting") return "Caller waiting";
+    if (c.state === "connected") {
+      if (!c.started_at) return "Connected";
+      var since = new Date(c.started_at);
+      return "Connected \u00b7 call began " + since.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    }
+    if (c.state === "ended") return "Call ended";
+    return c.state || "";
+  }
+
+  function fillList(list, items) {
+    list.textContent = "";
+    items.forEach(function (text) {
+      var li = document.createElement("li");
+      li.textContent = text;
+      list.appendChild(li);
+    });
+  }
+
+  function renderPersonOfInterest(poi) {
+    $("poi").hidden = !poi;
+    $("poi-facts").hidden = !poi;
+    if (!poi) return;
+    fillList($("poi-categories"), (poi.categories || []).map(function (c) { return c.label || c.code; }));
+    var a = poi.arrangements || {};
+    var arrangements = [];
+    if (a.written_only) arrangements.push("Written contact only \u2014 do not deal with the matter by phone.");
+    if (a.call_windows) arrangements.push("Calls only " + a.call_windows + ".");
+    if (a.designated_contact) arrangements.push("Designated contact: " + a.designated_contact + ".");
+    if (a.visits_by_appointment) arrangements.push("Visits by appointment only.");
+    if (!arrangements.length) arrangements.push("None recorded.");
+    fillList($("poi-arrangements"), arrangements);
+
+    var closed = $("poi-closed");
+    closed.textContent = "";
+    (poi.closed_issues || []).forEach(function (issue) {
+      var box = document.createElement("div");
+      box.className = "closed-issue";
+      box.textContent = [issue.reference, issue.summary].filter(Boolean).join(": ");
+      var rule = document.createElement("span");
+      rule.className = "rule";
+      rule.textContent = "Closed under 4.7 \u2014 do not reopen unless new information.";
+      box.appendChild(rule);
+      closed.appendChild(box);
+    });
+    var hasClosed = (poi.closed_issues || []).length > 0;
+    closed.hidden = !hasClosed;
+    $("poi-closed-label").hidden = !hasClosed;
+    $("poi-notes").textContent = poi.staff_notes || "";
+    $("poi-notes").hidden = !poi.staff_notes;
+    $("poi-notes-label").hidden = !poi.staff_notes;
+    $("poi-reason").textContent = poi.reason || "";
+    $("poi-reason").hidden = !poi.reason;
+    $("poi-reason-label").hidden = !poi.reason;
+  }
+
+  function renderCall() {
+    var body = $("call-body");
+    var shown = call || null;
+    $("call-empty").hidden = !!shown;
+    body.hidden = !shown;
+    $("call").dataset.callSid = shown ? shown.call_sid : "";
+    if (!shown) return;
+    if (shown.unknown) {
+      $("call-number").textContent = "Call " + shown.call_sid.slice(0, 12) + "\u2026";
+      $("call-customer").textContent = "";
+      $("call-state").textContent = "Details not available";
+      ["lookup-failed", "poi", "poi-facts", "ring-hint", "ended-note", "end-hint", "warned"].forEach(
+        function (id) { $(id).hidden = true; });
+      $("actions").hidden = false;
+      $("warn").disabled = $("end").disabled = $("end-threat").disabled = signedOut;
+      return;
+    }
+    $("call-number").textContent = formatNumber(shown.number);
+    var customer = shown.customer;
+    $("call-customer").textContent = customer
+      ? [customer.name, customer.reference].filter(Boolean).join(" \u00b7 ")
+      : (shown.withheld ? "" : "Not on the register");
+    $("call-state").textContent = stateText(shown);
+    $("lookup-failed").hidden = !shown.register_check_failed;
+    renderPersonOfInterest(shown.person_of_interest);
+
+    var over = shown.state === "ended" || !!shown.ended_by_agent;
+    var connected = shown.state === "connected" && !over;
+    $("ring-hint").hidden = over || shown.state !== "ringing";
+    $("actions").hidden = !connected;
+    $("warn").disabled = signedOut;
+    $("end").disabled = signedOut || !shown.warned;
+    $("end-threat").disabled = signedOut;
+    var warned = $("warned");
+    warned.hidden = !shown.warned;
+    warned.textContent = shown.warnings > 1 ? "Warned " + shown.warnings + " times" : "Warned";
+    $("end-hint").hidden = !connected || !!shown.warned;
+    $("ended-note").hidden = !over;
+    renderAvailability();
+  }
+
+  function pollCall() {
+    var url = "/api/calls/current" + (pinned ? "?call=" + encodeURIComponent(pinned) : "");
+    return request("GET", url).then(function (answer) {
+      if (!answer.ok) {
+        if (answer.status !== 401 && pinned && (!call || call.unknown)) {
+          // Opened for one call (a supervisor stepping in): its details are refused or gone,
+          // but the actions stay, and the server decides whether they may be done.
+          var first = !call;
+          call = { call_sid: pinned, unknown: true, state: "connected", warned: false };
+          if (first) say($("call-message"), explain(answer), "error");
+          renderCall();
+        }
+        return;
+      }
+      var next = answer.data.call || null;
+      if (!next && call && !pinned) {
+        // Keep the call that just ended on screen (what was done, reports), until the next one.
+        next = call;
+        next.state = "ended";
+      }
+      var mine = next && acted[next.call_sid];
+      if (mine) {
+        next.warned = next.warned || mine.warned;
+        next.warnings = Math.max(next.warnings || 0, mine.warnings || 0);
+        next.ended_by_agent = next.ended_by_agent || mine.ended;
+      }
+      if (next && (!call || call.call_sid !== next.call_sid)) say($("call-message"), "");
+      call = next;
+      if (call) remember(call);
+      renderCall();
+    });
+  }
+
+  function remember(c) {
+    lastCall = { call_sid: c.call_sid, number: c.number };
+    try { sessionStorage.setItem("callflow:last-call", JSON.stringify(lastCall)); } catch (ignored) { /* private mode */ }
+    $("incident-about").textContent = "About the call from " + formatNumber(c.number) + ".";
+  }
+
+  function restoreLastCall() {
+    try { lastCall = JSON.parse(sessionStorage.getItem("callflow:last-call") || "null"); } catch (ignored) { lastCall = null; }
+    if (lastCall) $("incident-about").textContent = "About your last call, from " + formatNumber(lastCall.number) + ".";
+  }
+
+  // -- warn and end ----------------------------------------------------------------------
+
+  function warn() {
+    if (!call) return;
+    var button = $("warn");
+    button.disabled = true;
+    say($("call-message"), "Playing the warning to the caller\u2026", "info");
+    request("POST", "/api/calls/" + encodeURIComponent(call.call_sid) + "/warning").then(function (answer) {
+      button.disabled = signedOut;
+      if (answer.ok) {
+        call.warned = true;
+        call.warnings = answer.data.warning || (call.warnings || 0) + 1;
+        acted[call.call_sid] = { warned: true, warnings: call.warnings };
+        say($("call-message"), "Warning played to the caller and logged. End call is now available.", "ok");
+        renderCall();
+      } else {
+        say($("call-message"), explain(answer), "error");
+      }
+    });
+  }
+
+  function openEnd(preset) {
+    if (!call) return;
+    var dialog = $("end-dialog");
+    var form = $("end-form");
+    form.reset();
+    say($("end-error"), "");
+    form.querySelectorAll('input[name="reason"]').forEach(function (input) {
+      input.checked = input.value === preset;
+    });
+    $("end-confirm").disabled = false;
+    dialog.showModal();
+    var first = form.querySelector('input[name="reason"]:checked') || form.querySelector('input[name="reason"]');
+    if (first) first.focus();
+  }
+
+  function submitEnd(event) {
+    event.preventDefault();
+    if (!call) return;
+    var chosen = $("end-form").querySelector('input[name="reason"]:checked');
+    if (!chosen) {
+      say($("end-error"), "Choose the reason for ending the call.", "error");
+      return;
+    }
+    var confirm = $("end-confirm");
+    confirm.disabled = true;
+    var sid = call.call_sid;
+    request("POST", "/api/calls/" + encodeURIComponent(sid) + "/end",
+      { reason: chosen.value, note: $("end-note").value }).then(function (answer) {
+      confirm.disabled = false;
+      if (!answer.ok) {
+        say($("end-error"), explain(answer), "error");
+        return;
+      }
+      $("end-dialog").close();
+      acted[sid] = Object.assign(acted[sid] || {}, { ended: true });
+      if (call && call.call_sid === sid) call.ended_by_agent = true;
+      var text = answer.data.closing_statement
+        ? "Call ended: the caller heard the closing statement. Logged as " + REASON_TEXT[chosen.value] + "."
+        : "Call ended at once and flagged for a manager (" + REASON_TEXT[chosen.value] + ").";
+      say($("call-message"), text, "ok");
+      renderCall();
+    });
+  }
+
+  // -- reports ---------------------------------------------------------------------------
+
+  function reportSid() {
+    return (call && call.call_sid) || pinned || (lastCall && lastCall.call_sid) || "";
+  }
+
+  function submitIncident(event) {
+    event.preventDefault();
+    var sid = reportSid();
+    var message = $("incident-message");
+    if (!sid) { say(message, "There is no call to report an incident against yet.", "error"); return; }
+    var form = event.target;
+    request("POST", "/api/calls/" + encodeURIComponent(sid) + "/incident", {
+      category: form.category.value, police_reference: form.police_reference.value, notes: form.notes.value,
+    }).then(function (answer) {
+      if (answer.ok) {
+        form.reset();
+        say(message, "Incident recorded for a manager to follow up.", "ok");
+      } else {
+        say(message, explain(answer), "error");
+      }
+    });
+  }
+
+  function submitProposal(event) {
+    event.preventDefault();
+    var sid = reportSid();
+    var message = $("proposal-message");
+    if (!sid) { say(message, "There is no call to propose the caller from yet.", "error"); return; }
+    var form = event.target;
+    var categories = Array.prototype.map.call(
+      form.querySelectorAll('input[name="categories"]:checked'), function (box) { return box.value; });
+    if (!categories.length) { say(message, "Tick at least one kind of behaviour.", "error"); return; }
+    if (!form.reason.value.trim()) { say(message, "Say why you propose the caller.", "error"); return; }
+    request("POST", "/api/calls/" + encodeURIComponent(sid) + "/proposal", {
+      categories: categories, reason: form.reason.value, customer_ref: form.customer_ref.value,
+    }).then(function (answer) {
+      if (answer.ok) {
+        form.reset();
+        say(message, "Proposal sent; a manager will decide.", "ok");
+      } else {
+        say(message, explain(answer), "error");
+      }
+    });
+  }
+
+  // -- the phone: simulator legs, or the Twilio Voice SDK --------------------------------
+
+  function renderPhone() {
+    var card = $("phone");
+    var isRinging = !!ringing;
+    card.hidden = !isRinging && !onPhone;
+    $("phone-title").textContent = isRinging ? "Incoming call" : "On the phone";
+    $("phone-detail").textContent = isRinging
+      ? "A caller is waiting. Answer to speak to them."
+      : "You are connected to the caller.";
+    $("answer").hidden = !isRinging;
+    $("decline").hidden = !isRinging;
+    $("hangup").hidden = isRinging || !onPhone;
+    $("mute").hidden = isRinging || !onPhone || onPhone.kind !== "twilio";
+    if (isRinging && document.activeElement === document.body) $("answer").focus();
+  }
+
+  function pollLegs() {
+    return request("GET", "/simulator/legs").then(function (answer) {
+      if (!answer.ok) return;
+      var legs = answer.data.legs || [];
+      var ring = legs.filter(function (l) { return l.status === "ringing"; })[0];
+      var up = legs.filter(function (l) { return l.status === "in-progress"; })[0];
+      ringing = ring ? { kind: "simulator", sid: ring.sid } : null;
+      onPhone = up ? { kind: "simulator", sid: up.sid } : null;
+      renderPhone();
+    });
+  }
+
+  function legAct(leg, act) {
+    return request("POST", "/simulator/legs/" + encodeURIComponent(leg.sid) + "/" + act).then(function (answer) {
+      if (!answer.ok) say($("call-message"), explain(answer), "error");
+      return pollLegs();
+    });
+  }
+
+  function answerCall() {
+    if (!ringing) return;
+    if (ringing.kind === "twilio") {
+      ringing.call.accept();
+      onPhone = ringing;
+      ringing = null;
+      renderPhone();
+    } else {
+      var leg = ringing;
+      ringing = null;
+      renderPhone();
+      legAct(leg, "answer");
+    }
+  }
+
+  function declineCall() {
+    if (!ringing) return;
+    var leg = ringing;
+    ringing = null;
+    renderPhone();
+    if (leg.kind === "twilio") leg.call.reject(); else legAct(leg, "decline");
+  }
+
+  function hangUp() {
+    if (!onPhone) return;
+    var leg = onPhone;
+    onPhone = null;
+    renderPhone();
+    if (leg.kind === "twilio") leg.call.disconnect(); else legAct(leg, "hangup");
+  }
+
+  function toggleMute() {
+    if (!onPhone || onPhone.kind !== "twilio") return;
+    var muted = !onPhone.call.isMuted();
+    onPhone.call.mute(muted);
+    $("mute").setAttribute("aria-pressed", muted ? "true" : "false");
+    $("mute").textContent = muted ? "Unmute" : "Mute";
+  }
+
+  function startTwilioPhone() {
+    var state = $("phone-state");
+    if (!window.Twilio || !window.Twilio.Device) {
+      state.textContent = "Phone: the browser phone did not load";
+      return;
+    }
+    var fetchToken = function () {
+      return request("GET", "/console/voice-token").then(function (answer) {
+        if (!answer.ok) throw new Error(answer.data.error || explain(answer));
+        return answer.data.token;
+      });
+    };
+    fetchToken().then(function (token) {
+      var device = new window.Twilio.Device(token, {
+        closeProtection: "You are on a call; leaving this page hangs it up.",
+        codecPreferences: ["opus", "pcmu"],
+      });
+      device.on("registered", function () { state.textContent = "Phone: this browser"; });
+      device.on("unregistered", function () { state.textContent = "Phone: not registered"; });
+      device.on("error", function (error) {
+        state.textContent = "Phone: not connected to Twilio (" + (error.message || "error") + ")";
+      });
+      device.on("tokenWillExpire", function () {
+        fetchToken().then(function (fresh) { device.updateToken(fresh); });
+      });
+      device.on("incoming", function (incoming) {
+        ringing = { kind: "twilio", call: incoming };
+        var clear = function () {
+          if (ringing && ringing.call === incoming) ringing = null;
+          if (onPhone && onPhone.call === incoming) onPhone = null;
+          renderPhone();
+        };
+        incoming.on("cancel", clear);
+        incoming.on("reject", clear);
+        incoming.on("disconnect", clear);
+        renderPhone();
+      });
+      return device.register();
+    }).catch(function (error) { state.textContent = "Phone: " + error.message; });
+  }
+
+  // -- the loop --------------------------------------------------------------------------
+
+  var busy = false;
+  function tick() {
+    if (signedOut) return;
+    if (busy) { window.setTimeout(tick, POLL_MS); return; }
+    busy = true;
+    var work = [pollCall()];
+    if (phoneKind === "simulator") work.push(pollLegs());
+    if (ticks % ME_EVERY === 0) work.push(readMe());
+    ticks += 1;
+    Promise.all(work).then(function () {
+      busy = false;
+      window.setTimeout(tick, POLL_MS);
+    });
+  }
+
+  document.querySelectorAll("[data-availability]").forEach(function (button) {
+    button.addEventListener("click", function () { setAvailability(button.dataset.availability); });
+  });
+  $("warn").addEventListener("click", warn);
+  $("end").addEventListener("click", function () { openEnd(""); });
+  $("end-threat").addEventListener("click", function () { openEnd("threat_or_violence"); });
+  $("end-form").addEventListener("submit", submitEnd);
+  $("end-cancel").addEventListener("click", function () { $("end-dialog").close(); });
+  $("incident-form").addEventListener("submit", submitIncident);
+  $("proposal-form").addEventListener("submit", submitProposal);
+  $("answer").addEventListener("click", answerCall);
+  $("decline").addEventListener("click", declineCall);
+  $("hangup").addEventListener("click", hangUp);
+  $("mute").addEventListener("click", toggleMute);
+
+  restoreLastCall();
+  renderAvailability();
+  if (phoneKind === "twilio") startTwilioPhone();
+  tick();
+})();

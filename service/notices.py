@@ -1,0 +1,311 @@
+"""Letters to customers (policy 4.2, 5.1): the restriction notice and the warning before it.
+
+The wording lives in Jinja2 text templates the organisation can edit (config/templates, or a
+directory of its own); a notice's text is stored when it is produced, so the PDF printed later is
+exactly the letter that was sent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from pathlib import Path
+
+from fpdf import FPDF
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from callflow.register import CATEGORY_LABELS, Category, EntryInvalid, FieldError
+from callflow.schedule import DAY_NAMES, parse_schedule
+from config.settings import Settings
+from service.register import RegisterService
+from store.db import transaction
+from store.models import Notice, RegisterEntry, Staff
+from store.register import RegisterStore, fields_of
+
+KINDS = ("restriction", "warning")
+DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "config" / "templates"
+_UNICODE_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+_UNICODE_BOLD = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+_POLICY_REF = re.compile(r"\s*\(\d+\.\d+\)$")
+
+
+# What the restriction notice tells the customer; a change to any of these needs a new letter.
+NOTIFIED_FIELDS = frozenset({
+    "categories", "reason", "written_only", "call_windows", "designated_contact", "fallback",
+    "visits_by_appointment", "closed_issues", "starts_on", "ends_on", "review_on",
+})
+
+
+def needs_new_notice(changes: Iterable[str]) -> bool:
+    """True when audited changes alter what the customer was told (policy 5.1)."""
+    return bool(NOTIFIED_FIELDS & set(changes))
+
+
+class NoticeRefused(ValueError):
+    """A notice that cannot be produced or marked sent; the message says why."""
+
+
+def template_dirs(settings: Settings) -> list[Path]:
+    """Where letter templates are looked for: the organisation's own first, then callflow's."""
+    own = getattr(settings, "notice_templates", None)
+    return ([Path(own)] if own else []) + [DEFAULT_TEMPLATES]
+
+
+def _environment(dirs: Sequence[Path]) -> Environment:
+    # Plain text, not HTML: nothing to escape, and a missing placeholder is an error, not a gap.
+    return Environment(
+        loader=ChoiceLoader([FileSystemLoader(str(d)) for d in dirs]),
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
+        trim_blocks=True, lstrip_blocks=True,
+    )
+
+
+def render_letter(kind: str, context: dict[str, object], dirs: Sequence[Path]) -> str:
+    """The letter's text from the template notice_<kind>.txt."""
+    if kind not in KINDS:
+        raise NoticeRefused(f"no such notice: {kind}")
+    text = _environment(dirs).get_template(f"notice_{kind}.txt").render(**context)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def long_date(day: date) -> str:
+    """A date as a letter writes it: 1 December 2026."""
+    return f"{day.day} {day:%B %Y}"
+
+
+def _days_text(days: Iterable[int]) -> str:
+    ordered = sorted(days)
+    if len(ordered) >= 3 and ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"{DAY_NAMES[ordered[0]]} to {DAY_NAMES[ordered[-1]]}"
+    names = [DAY_NAMES[d] for d in ordered]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _minute_text(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def windows_text(call_windows: str) -> list[str]:
+    """Call windows as a customer reads them: "Monday to Friday, 14:00 to 15:30"."""
+    if not call_windows:
+        return []
+    return [f"{_days_text(w.days)}, {_minute_text(w.start_minute)} to "
+            f"{_minute_text(w.end_minute)}" for w in parse_schedule(call_windows).windows]
+
+
+def category_text(values: Iterable[str]) -> list[str]:
+    """Category labels without the policy paragraph numbers staff see."""
+    return [_POLICY_REF.sub("", CATEGORY_LABELS[Category(v)]) for v in values]
+
+
+def restriction_context(entry: RegisterEntry, today: date, manager: Staff,
+                        warning_sent: date | None = None) -> dict[str, object]:
+    """Placeholders for the restriction notice of a stored entry."""
+    fields = fields_of(entry)
+    return {
+        "letter_date": long_date(today),
+        "name": fields.name or "Customer",
+        "customer_ref": fields.customer_ref,
+        "reasons": category_text(c.value for c in fields.categories),
+        "reason_text": fields.reason,
+        "had_warning": warning_sent is not None,
+        "warning_date": long_date(warning_sent) if warning_sent else "",
+        "written_only": fields.written_only,
+        "windows": windows_text(fields.call_windows),
+        "designated_contact": entry.designated_contact.name if entry.designated_contact else "",
+        "fallback_contact": entry.fallback_contact.name if entry.fallback_contact else "",
+        "visits_by_appointment": fields.visits_by_appointment,
+        "closed_issues": [f"{i.reference}: {i.summary}" for i in fields.closed_issues],
+        "starts_on": long_date(fields.starts_on),
+        "ends_on": long_date(fields.ends_on),
+        "review_on": long_date(fields.review_on) if fields.review_on else "",
+        "manager": manager.name,
+        "manager_title": "Customer Services Manager",
+    }
+
+
+def warning_context(customer_ref: str, name: str, categories: Sequence[str], details: str,
+                    today: date, manager: Staff) -> dict[str, object]:
+    """Placeholders for a warning letter (no restriction yet)."""
+    return {
+        "letter_date": long_date(today),
+        "name": name or "Customer",
+        "customer_ref": customer_ref,
+        "reasons": category_text(categories),
+        "details": details,
+        "manager": manager.name,
+        "manager_title": "Customer Services Manager",
+    }
+
+
+def letter_pdf(body: str, title: str) -> bytes:
+    """A printable A4 PDF of a letter's text; "# " lines are headings, "- " lines bullets."""
+    pdf = FPDF(format="A4")
+    pdf.set_title(title)
+    pdf.set_author("callflow")
+    pdf.set_margins(22, 20, 22)
+    pdf.set_auto_page_break(True, margin=20)
+    if _UNICODE_FONT.exists() and _UNICODE_BOLD.exists():
+        pdf.add_font("Letter", "", str(_UNICODE_FONT))
+        pdf.add_font("Letter", "B", str(_UNICODE_BOLD))
+        family = "Letter"
+    else:
+        # The core fonts know Latin-1 only; fold typographic punctuation rather than fail.
+        family = "Helvetica"
+        body = body.translate(str.maketrans("‘’“”–—…", "''\"\"--.")).encode(
+            "latin-1", "replace").decode("latin-1")
+    pdf.add_page()
+    for line in body.splitlines():
+        if line.startswith("# "):
+            pdf.ln(2)
+            pdf.set_font(family, "B", 12)
+            pdf.multi_cell(0, 6, line[2:], align="L", new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(1)
+        elif line.startswith("- "):
+            pdf.set_font(family, "", 11)
+            pdf.set_x(pdf.l_margin + 4)
+            pdf.multi_cell(0, 5.5, "\u2022 " + line[2:] if family == "Letter" else "- " + line[2:],
+                           align="L", new_x="LMARGIN", new_y="NEXT")
+        elif not line.strip():
+            pdf.ln(3)
+        else:
+            pdf.set_font(family, "", 11)
+            pdf.multi_cell(0, 5.5, line, align="L", new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+@dataclass(frozen=True)
+class NoticeView:
+    """A produced notice, for the workspace."""
+
+    id: int
+    kind: str
+    customer_ref: str
+    entry_id: int | None
+    produced_by: str
+    produced_at: datetime
+    sent_on: date | None
+    body: str
+
+
+def _view(notice: Notice, names: dict[int, str]) -> NoticeView:
+    return NoticeView(notice.id, notice.kind, notice.customer_ref, notice.entry_id,
+                      names.get(notice.produced_by_id, ""), notice.produced_at, notice.sent_on,
+                      notice.body)
+
+
+class Notices:
+    """Produces letters, stores them, and records when they were sent."""
+
+    def __init__(self, register: RegisterService, settings: Settings):
+        self.register = register
+        self.settings = settings
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """The register's sessions."""
+        return self.register.sessions
+
+    def produce_restriction(self, customer_ref: str, manager_id: int, now: datetime,
+                            today: date) -> int:
+        """Write the restriction notice for an entry's current arrangements; returns its id."""
+        with transaction(self.sessions) as session:
+            entry = RegisterStore(session).get(customer_ref)
+            if entry is None:
+                raise NoticeRefused(f"no register entry {customer_ref}")
+            if entry.lifted_at is not None:
+                raise NoticeRefused(f"{customer_ref} was lifted; there is no restriction to notify")
+            manager = session.get(Staff, manager_id)
+            warned = session.scalar(
+                select(Notice.sent_on).where(Notice.customer_ref == customer_ref,
+                                             Notice.kind == "warning",
+                                             Notice.sent_on.is_not(None))
+                .order_by(Notice.sent_on.desc()).limit(1)
+            )
+            body = render_letter("restriction", restriction_context(entry, today, manager, warned),
+                                 template_dirs(self.settings))
+            notice = Notice(entry_id=entry.id, customer_ref=customer_ref, kind="restriction",
+                            produced_by_id=manager_id, produced_at=now, body=body)
+            session.add(notice)
+            session.flush()
+            return notice.id
+
+    def produce_warning(self, customer_ref: str, name: str, categories: Sequence[str],
+                        details: str, manager_id: int, now: datetime, today: date) -> int:
+        """Write a warning letter (policy 5.1) for a customer; returns its id."""
+        errors = []
+        if not customer_ref.strip():
+            errors.append(FieldError("customer_ref", "is required"))
+        if not name.strip():
+            errors.append(FieldError("name", "is required"))
+        if not categories:
+            errors.append(FieldError("categories", "choose at least one"))
+        for value in categories:
+            if value not in {c.value for c in Category}:
+                errors.append(FieldError("categories", f"{value!r} is not a category"))
+        if not details.strip():
+            errors.append(FieldError("details", "say what happened"))
+        if errors:
+            raise EntryInvalid(errors)
+        with transaction(self.sessions) as session:
+            manager = session.get(Staff, manager_id)
+            entry_id = session.scalar(
+                select(RegisterEntry.id).where(RegisterEntry.customer_ref == customer_ref.strip())
+            )
+            body = render_letter("warning", warning_context(
+                customer_ref.strip(), name.strip(), categories, details.strip(), today, manager),
+                template_dirs(self.settings))
+            notice = Notice(entry_id=entry_id, customer_ref=customer_ref.strip(), kind="warning",
+                            produced_by_id=manager_id, produced_at=now, body=body)
+            session.add(notice)
+            session.flush()
+            return notice.id
+
+    def get(self, notice_id: int) -> NoticeView | None:
+        """One notice."""
+        with self.sessions() as session:
+            notice = session.get(Notice, notice_id)
+            if notice is None:
+                return None
+            return _view(notice, {notice.produced_by_id: session.get(
+                Staff, notice.produced_by_id).name})
+
+    def for_customer(self, customer_ref: str) -> list[NoticeView]:
+        """Every notice produced for a customer, newest first."""
+        with self.sessions() as session:
+            notices = session.scalars(
+                select(Notice).where(Notice.customer_ref == customer_ref)
+                .order_by(Notice.produced_at.desc(), Notice.id.desc())
+            ).all()
+            names = dict(session.execute(select(Staff.id, Staff.name)).all())
+            return [_view(n, names) for n in notices]
+
+    def pdf(self, notice_id: int) -> tuple[NoticeView, bytes]:
+        """A stored notice and its PDF."""
+        notice = self.get(notice_id)
+        if notice is None:
+            raise NoticeRefused(f"no notice {notice_id}")
+        title = f"{notice.kind.title()} notice {notice.customer_ref}"
+        return notice, letter_pdf(notice.body, title)
+
+    def mark_sent(self, notice_id: int, sent_on: date, actor: str, now: datetime,
+                  today: date) -> None:
+        """Record the day a notice was sent; a restriction notice also dates the entry's notice."""
+        if sent_on > today:
+            raise EntryInvalid([FieldError("sent_on", "cannot be in the future")])
+        notice = self.get(notice_id)
+        if notice is None:
+            raise NoticeRefused(f"no notice {notice_id}")
+        if notice.kind == "restriction" and notice.entry_id is not None:
+            with self.sessions() as session:
+                entry = RegisterStore(session).get_by_id(notice.entry_id)
+                fields = fields_of(entry) if entry is not None else None
+            if fields is not None and fields.notice_sent_on != sent_on:
+                # Through the register service, so the change is audited like any other.
+                self.register.save(replace(fields, notice_sent_on=sent_on), actor, now, today)
+        with transaction(self.sessions) as session:
+            session.get(Notice, notice_id).sent_on = sent_on

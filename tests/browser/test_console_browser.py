@@ -1,0 +1,160 @@
+"""The agent console in a real browser: a call made in the phone simulator, warned and ended."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from store.agent_pool import AgentPool
+from tests.browser.conftest import call_events, screenshot, sign_in
+
+pytestmark = pytest.mark.browser
+
+CHRIS = "07700 900456"  # demo register: Tue/Thu 10:00-12:00, designated contact alex
+
+
+def _agent_ready(new_page, server, email="alex@example.org"):
+    page = new_page()
+    sign_in(page, server.url, email)
+    expect(page).to_have_url(f"{server.url}/console")
+    page.get_by_role("button", name="Available").click()
+    expect(page.locator("#availability")).to_have_text("Available")
+    return page
+
+
+def _call_from_simulator(new_page, server, number=CHRIS):
+    phone = new_page()
+    phone.goto(f"{server.url}/simulator")
+    phone.get_by_role("radio", name=re.compile(re.escape(number))).check()
+    phone.get_by_role("button", name="Call the centre").click()
+    expect(phone.locator("#line-state")).to_have_text(re.compile("On hold"))
+    return phone
+
+
+def _answer(agent):
+    expect(agent.get_by_role("button", name="Answer")).to_be_visible()
+    agent.get_by_role("button", name="Answer").click()
+    expect(agent.locator("#call-state")).to_contain_text("Connected")
+    return agent.locator("#call").get_attribute("data-call-sid")
+
+
+def test_agent_takes_a_simulated_call_warns_and_ends_it_and_the_log_says_who_and_why(
+        new_page, live_server, demo_register, staff):
+    agent = _agent_ready(new_page, live_server)
+    screenshot(agent, "console-available")
+    phone = _call_from_simulator(new_page, live_server)
+    sid = _answer(agent)
+    assert sid and sid.startswith("CA")
+
+    flag = agent.locator("#poi")
+    expect(flag).to_be_visible()
+    expect(flag).to_contain_text("PERSON OF INTEREST")
+    expect(flag).to_contain_text("Unreasonable persistence (3.3)")
+    expect(agent.locator("#call-number")).to_have_text(CHRIS)
+    expect(agent.locator("#call-customer")).to_contain_text("Chris Sample")
+    expect(agent.locator("#call-customer")).to_contain_text("QL-100002")
+    facts = agent.locator("#poi-facts")
+    expect(facts).to_contain_text("Calls only Tue,Thu 10:00-12:00")
+    expect(facts).to_contain_text("Designated contact: Agent")
+    expect(facts).to_contain_text("CMP-2291")
+    expect(facts).to_contain_text("do not reopen unless new information")
+    expect(facts).to_contain_text("Prefers to be called Chris.")
+    expect(agent.locator("#availability")).to_have_text(re.compile("Busy"))
+    expect(phone.locator("#line-state")).to_have_text(re.compile("Connected"))
+    screenshot(agent, "console-connected")
+
+    # End call waits for a warning; choosing another reason in the threat dialog is refused.
+    expect(agent.get_by_role("button", name="End call")).to_be_disabled()
+    agent.get_by_role("button", name="Threat or violence: end now").click()
+    dialog = agent.get_by_role("dialog")
+    dialog.get_by_role("radio", name=re.compile("Aggressive")).check()
+    dialog.get_by_role("button", name="End call").click()
+    expect(dialog.locator("#end-error")).to_contain_text("give a warning before ending the call")
+    screenshot(agent, "console-refused")
+    dialog.get_by_role("button", name="Cancel").click()
+
+    agent.get_by_role("button", name="Give warning").click()
+    expect(agent.locator("#call-message")).to_contain_text("Warning played to the caller")
+    expect(phone.locator("#transcript")).to_contain_text("your behaviour on this call is")
+    expect(agent.get_by_role("button", name="End call")).to_be_enabled()
+
+    agent.get_by_role("button", name="End call").click()
+    dialog.get_by_role("radio", name=re.compile("Aggressive")).check()
+    dialog.get_by_label("Note (optional)").fill("Swearing after the warning")
+    screenshot(agent, "console-end-dialog")
+    dialog.get_by_role("button", name="End call").click()
+    expect(dialog).to_be_hidden()
+    expect(agent.locator("#call-message")).to_contain_text("Call ended")
+    expect(phone.locator("#line-state")).to_have_text("Call ended.")
+    expect(phone.locator("#transcript")).to_contain_text("this call is now being ended")
+    screenshot(agent, "console-ended")
+    screenshot(phone, "simulator-ended")
+
+    events = call_events(live_server.services, sid, wait_for=("warning", "ended_by_agent"))
+    by_kind = {event.kind: event for event in events}
+    alex = staff["agent"]
+    assert by_kind["warning"].detail["staff_id"] == alex.id
+    ended = by_kind["ended_by_agent"].detail
+    assert ended["staff_id"] == alex.id
+    assert ended["reason"] == "aggressive_abusive"
+    assert ended["note"] == "Swearing after the warning"
+    assert "connected" in by_kind
+
+
+def test_an_agent_cannot_end_another_agents_call(new_page, live_server, demo_register, staff):
+    alex = _agent_ready(new_page, live_server)
+    _call_from_simulator(new_page, live_server)
+    sid = _answer(alex)
+
+    jo = new_page()
+    sign_in(jo, live_server.url, "jo@example.org")
+    jo.goto(f"{live_server.url}/console?call={sid}")
+    expect(jo.locator("#call-message")).to_contain_text("Not allowed (403)")
+    jo.get_by_role("button", name="Threat or violence: end now").click()
+    dialog = jo.get_by_role("dialog")
+    dialog.get_by_role("button", name="End call").click()
+    expect(dialog.locator("#end-error")).to_contain_text(
+        "Not allowed (403): you are not on this call")
+    screenshot(jo, "console-403")
+
+    expect(alex.locator("#call-state")).to_contain_text("Connected")
+    kinds = {event.kind for event in call_events(live_server.services, sid, timeout=1)}
+    assert "ended_by_agent" not in kinds
+
+
+def test_a_signed_out_session_cannot_act(new_page, live_server, demo_register, staff):
+    agent = _agent_ready(new_page, live_server)
+    _call_from_simulator(new_page, live_server)
+    sid = _answer(agent)
+
+    # Sign out in another tab of the same browser: the session ends on the server.
+    other_tab = agent.context.new_page()
+    other_tab.goto(f"{live_server.url}/console")
+    other_tab.get_by_role("button", name="Sign out").click()
+    expect(other_tab).to_have_url(re.compile("/signin"))
+
+    # What the console's Give warning button sends, with the old CSRF token: refused.
+    answer = agent.evaluate(
+        """async (sid) => {
+            const token = document.querySelector('meta[name="csrf-token"]').content;
+            const response = await fetch(`/api/calls/${sid}/warning`, {method: "POST",
+                headers: {"X-CSRF-Token": token, "Content-Type": "application/json"}, body: "{}"});
+            return {status: response.status, body: await response.json()};
+        }""",
+        sid,
+    )
+    assert answer["status"] == 401
+    expect(agent.locator("#signed-out")).to_be_visible()
+    expect(agent.get_by_role("button", name="Give warning")).to_be_disabled()
+    screenshot(agent, "console-signed-out")
+    kinds = {event.kind for event in call_events(live_server.services, sid, timeout=1)}
+    assert "warning" not in kinds
+
+
+def test_the_console_needs_a_signed_in_agent(new_page, live_server, staff):
+    page = new_page()
+    page.goto(f"{live_server.url}/console")
+    expect(page).to_have_url(re.compile(r"/signin\?next=(/|%2F)console$"))
+    assert AgentPool(live_server.services.redis).current_call(staff["agent"].id) is None

@@ -1,0 +1,56 @@
+"""Fixtures for the workspace: an app, and browsers signed in as each role."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask.testing import FlaskClient
+
+from service.app import create_app
+from service.staff import add_staff
+from store.db import transaction
+from tests.conftest import NOW
+from tests.workspace import sign_in
+
+
+@pytest.fixture
+def staff(services, password_hash):
+    """The shared cast of tests.conftest, sharing one password hash (each costs ~100 ms)."""
+    people = {}
+    with transaction(services.sessions) as session:
+        for key, email, role, identity in (
+            ("manager", "manager@example.org", "manager", "morgan"),
+            ("supervisor", "supervisor@example.org", "supervisor", "sam"),
+            ("agent", "alex@example.org", "agent", "alex"),
+            ("agent2", "jo@example.org", "agent", "jo"),
+        ):
+            member = add_staff(session, email=email, name=key.title(), role=role, now=NOW,
+                               client_identity=identity)
+            member.password_hash = password_hash
+            people[key] = member
+    return people
+
+
+@pytest.fixture
+def app(services, staff, clock):
+    """The app on the test's services, with the clock frozen at NOW."""
+    return create_app(services=services)
+
+
+@pytest.fixture
+def manager(app) -> Iterator[FlaskClient]:
+    """A browser signed in as the manager."""
+    yield sign_in(app.test_client(), "manager@example.org")
+
+
+@pytest.fixture
+def supervisor(app) -> Iterator[FlaskClient]:
+    """A browser signed in as the supervisor."""
+    yield sign_in(app.test_client(), "supervisor@example.org")
+
+
+@pytest.fixture
+def agent(app) -> Iterator[FlaskClient]:
+    """A browser signed in as an agent."""
+    yield sign_in(app.test_client(), "alex@example.org")
