@@ -156,7 +156,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if production and not public_base_url.startswith("https://"):
         raise SettingsError(f"PUBLIC_BASE_URL={public_base_url!r}: must be https in production")
 
-    simulator = _flag(get("CALLFLOW_SIMULATOR", "no" if production else "yes"), "CALLFLOW_SIMULATOR")
+    simulator = _flag(get("CALLFLOW_SIMULATOR", "no" if production else "yes"),
+                      "CALLFLOW_SIMULATOR")
     # Without a Twilio account the workers' REST calls go to the phone simulator's fake of
     # Twilio's API, served by this same app.
     simulated = auth_token == DEV_TWILIO_AUTH_TOKEN and simulator
