@@ -17,6 +17,7 @@ from flask import (
     current_app,
     flash,
     g,
+    has_request_context,
     jsonify,
     redirect,
     render_template,
@@ -272,7 +273,8 @@ def _headers(response: Response) -> Response:
 def _template_globals() -> dict[str, Any]:
     return {
         "csrf_token": csrf_token,
-        "staff": current_staff(),
+        # Templates rendered outside a request (letters, emails) have nobody signed in.
+        "staff": current_staff() if has_request_context() else None,
         "simulator_enabled": _services().settings.simulator_enabled,
     }
 

@@ -367,7 +367,10 @@ def test_signed_in_answers_are_not_cached(client):
 def test_no_hsts_and_no_secure_cookie_over_plain_http(services, staff, clock):
     plain = Services(services.settings.with_overrides(public_base_url="http://127.0.0.1:5000"))
     client = create_app(services=plain).test_client()
-    response = sign_in(client, AGENT)
+    try:
+        response = sign_in(client, AGENT)
+    finally:
+        plain.engine.dispose()
     assert "Strict-Transport-Security" not in response.headers
     cookie = next(c for c in response.headers.getlist("Set-Cookie")
                   if c.startswith(f"{COOKIE_NAME}="))
