@@ -63,6 +63,7 @@ class Settings:
     max_wait_seconds: int = 300
     warning_text: str = DEFAULT_WARNING
     closing_text: str = DEFAULT_CLOSING
+    notice_templates: Path | None = None
     retention_days: int = 730
     repeat_calls_per_day: int = 5
     repeat_calls_per_week: int = 15
@@ -207,6 +208,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         warning_text=get("CALLFLOW_WARNING_TEXT", DEFAULT_WARNING),
         closing_text=get("CALLFLOW_CLOSING_TEXT", DEFAULT_CLOSING),
+        notice_templates=Path(get("CALLFLOW_NOTICE_TEMPLATES")) if get(
+            "CALLFLOW_NOTICE_TEMPLATES") else None,
         retention_days=_int(get("CALLFLOW_RETENTION_DAYS", "730"), "CALLFLOW_RETENTION_DAYS", 30),
         repeat_calls_per_day=_int(
             get("CALLFLOW_REPEAT_CALLS_PER_DAY", "5"), "CALLFLOW_REPEAT_CALLS_PER_DAY", 1

@@ -260,12 +260,14 @@ def demo_seed() -> None:
 def _attach_commands() -> None:
     """Commands that live beside the parts they drive."""
     from console.cli import disable_command, token_command
+    from console.workspace_cli import subject_access_command
     from service.cli_run import COMMANDS
 
     for command in COMMANDS:
         main.add_command(command)
     staff.add_command(token_command)
     staff.add_command(disable_command)
+    main.add_command(subject_access_command)
 
 
 _attach_commands()

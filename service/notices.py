@@ -51,7 +51,7 @@ class NoticeRefused(ValueError):
 
 def template_dirs(settings: Settings) -> list[Path]:
     """Where letter templates are looked for: the organisation's own first, then callflow's."""
-    own = getattr(settings, "notice_templates", None)
+    own = settings.notice_templates
     return ([Path(own)] if own else []) + [DEFAULT_TEMPLATES]
 
 

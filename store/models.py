@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -139,16 +140,29 @@ class AuditRecord(Base):
     changes: Mapped[dict[str, list[str]]] = mapped_column(JSON)
 
 
+CALL_FLAGS = ("warned", "ended_by_agent", "incident", "voicemail", "emergency", "withheld",
+              "lookup_failed")
+CALL_SEEK_COLUMNS = ("from_number", "entry_id", "decision", "agent_id")
+
+
 class Call(Base):
     """One inbound call's summary row, folded from its events by the workers."""
 
     __tablename__ = "calls"
+    # The log pages newest first by (started_at, id) under every filter (migration 0003): a
+    # partial index per rare flag, and on PostgreSQL (column, started_at, id) seeks; SQLite
+    # appends the rowid to its (column, started_at) indexes already.
     __table_args__ = (
         Index("ix_calls_started", "started_at", "id"),
         Index("ix_calls_from_started", "from_number", "started_at"),
         Index("ix_calls_entry_started", "entry_id", "started_at"),
         Index("ix_calls_decision_started", "decision", "started_at"),
         Index("ix_calls_agent_started", "agent_id", "started_at"),
+        *(Index(f"ix_calls_{flag}_started", "started_at", "id",
+                sqlite_where=text(f"{flag} = 1"), postgresql_where=text(flag))
+          for flag in CALL_FLAGS),
+        *(Index(f"ix_calls_{column}_seek", column, "started_at", "id")
+          .ddl_if(dialect="postgresql") for column in CALL_SEEK_COLUMNS),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -224,6 +238,8 @@ class Proposal(Base):
     """An agent's proposal to put a caller on the register; only a manager decides (5.2)."""
 
     __tablename__ = "proposals"
+    __table_args__ = (Index("ix_proposals_phone_number", "phone_number"),
+                      Index("ix_proposals_customer_ref", "customer_ref"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
