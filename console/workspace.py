@@ -54,7 +54,7 @@ from service.notices import NoticeRefused, Notices, needs_new_notice
 from store import call_queries as q
 from store.db import transaction
 from store.models import AuditRecord, Call, Incident, Proposal, RegisterEntry, Staff
-from store.register import RegisterStore, diff, fields_of
+from store.register import RegisterStore, arrangements_text, diff, fields_of
 from workers.upkeep import record_review, reviews_due, without_notice
 
 workspace = Blueprint("workspace", __name__, url_prefix="/workspace",
@@ -575,21 +575,6 @@ class EntryLine:
     arrangements: str
     review_due: bool
     needs_notice: bool
-
-
-def arrangements_text(entry: RegisterEntry) -> str:
-    """The arrangements of an entry in a few words."""
-    parts = []
-    if entry.written_only:
-        parts.append("written only")
-    if entry.call_windows:
-        parts.append(f"calls {entry.call_windows}")
-    if entry.designated_contact:
-        fallback = entry.fallback_contact.name if entry.fallback_contact else "voicemail"
-        parts.append(f"contact {entry.designated_contact.name}, then {fallback}")
-    if entry.visits_by_appointment:
-        parts.append("visits by appointment")
-    return "; ".join(parts)
 
 
 @workspace.get("/register")

@@ -18,7 +18,7 @@ from service.staff import StaffInvalid, add_staff
 from store import migrate
 from store.db import transaction
 from store.models import Staff
-from store.register import RegisterStore, fields_of
+from store.register import RegisterStore, arrangements_text, fields_of
 
 
 @cache
@@ -107,22 +107,8 @@ def register_list() -> None:
             status = entry_status(entry.starts_on, entry.ends_on, entry.lifted_at, today)
             click.echo(
                 f"{entry.customer_ref:<12} {status.value:<9} {entry.starts_on} "
-                f"{entry.ends_on} {_arrangements(entry)}"
+                f"{entry.ends_on} {arrangements_text(entry)}"
             )
-
-
-def _arrangements(entry) -> str:
-    parts = []
-    if entry.written_only:
-        parts.append("written only")
-    if entry.call_windows:
-        parts.append(f"calls {entry.call_windows}")
-    if entry.designated_contact:
-        fallback = entry.fallback_contact.name if entry.fallback_contact else "voicemail"
-        parts.append(f"contact {entry.designated_contact.name}, then {fallback}")
-    if entry.visits_by_appointment:
-        parts.append("visits by appointment")
-    return "; ".join(parts)
 
 
 @register.command("show")
@@ -145,7 +131,7 @@ def register_show(customer_ref: str) -> None:
             ("Numbers", ", ".join(fields.phone_numbers)),
             ("Categories", "; ".join(CATEGORY_LABELS[Category(c)] for c in fields.categories)),
             ("Reason", fields.reason),
-            ("Arrangements", _arrangements(entry) or "-"),
+            ("Arrangements", arrangements_text(entry) or "-"),
             ("Closed issues (4.7)", "; ".join(map(str, fields.closed_issues)) or "-"),
             ("Staff notes", fields.staff_notes or "-"),
             ("Decided", f"{fields.decided_on} by {fields.decided_by}"),

@@ -84,6 +84,21 @@ def restriction_of(entry: RegisterEntry) -> Restriction:
     )
 
 
+def arrangements_text(entry: RegisterEntry) -> str:
+    """The arrangements of an entry in a few words, for staff."""
+    parts = []
+    if entry.written_only:
+        parts.append("written only")
+    if entry.call_windows:
+        parts.append(f"calls {entry.call_windows}")
+    if entry.designated_contact:
+        fallback = entry.fallback_contact.name if entry.fallback_contact else "voicemail"
+        parts.append(f"contact {entry.designated_contact.name}, then {fallback}")
+    if entry.visits_by_appointment:
+        parts.append("visits by appointment")
+    return "; ".join(parts)
+
+
 def diff(before: EntryFields | None, after: EntryFields | None) -> dict[str, list[str]]:
     """Field-by-field changes as [before, after] text, for the audit trail."""
     old = entry_row(before) if before else {}

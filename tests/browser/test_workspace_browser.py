@@ -22,7 +22,6 @@ from tests.workspace import add_call, add_entry
 pytestmark = pytest.mark.browser
 
 # The fixtures live beside the console's conftest, not in it; naming them here lends them.
-workspace_chromium = workspace_fixtures.workspace_chromium
 workspace_server = workspace_fixtures.workspace_server
 workspace_pages = workspace_fixtures.workspace_pages
 

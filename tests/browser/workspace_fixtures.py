@@ -19,27 +19,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from service.app import create_app
 from service.container import Services
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 SCREENSHOTS = os.environ.get("CALLFLOW_SCREENSHOTS", "")
-
-
-@pytest.fixture(scope="session")
-def workspace_chromium():
-    """Headless Chromium, launched once for the session's workspace tests."""
-    if not CHROMIUM.exists():
-        message = (f"{CHROMIUM} is missing: install Debian's chromium package "
-                   "(sudo apt-get install chromium) to run the browser tests")
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def _starting(environ, start_response):
@@ -117,9 +97,9 @@ class Browsing:
 
 
 @pytest.fixture
-def workspace_pages(workspace_chromium) -> Iterator[Callable[..., object]]:
+def workspace_pages(browser) -> Iterator[Callable[..., object]]:
     """Open pages; at the end, fail if any logged a browser error (CSP violations included)."""
-    browsing = Browsing(workspace_chromium)
+    browsing = Browsing(browser)
     yield browsing.open
     browsing.close()
     assert not browsing.errors, "browser errors:\n" + "\n".join(browsing.errors)

@@ -43,19 +43,6 @@ CORE_EVENTS = ("received", "lookup", "decision")
 
 
 @pytest.fixture
-def _one_password_hash(monkeypatch, password_hash):
-    # conftest's staff fixture hashes four passwords per test (~0.4 s each with Argon2id)
-    # though the session already computed one hash to share.
-    monkeypatch.setattr("service.staff.hash_password", lambda _password: password_hash)
-
-
-@pytest.fixture
-def staff(_one_password_hash, staff):
-    """conftest's staff, made without four fresh Argon2id hashes."""
-    return staff
-
-
-@pytest.fixture
 def driver(services, staff, twilio_rest, clock):
     """A driver on the test's services, the routing cache built, the clock at OPEN."""
     clock.set(OPEN)

@@ -8,28 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from service.app import create_app
-from service.staff import add_staff
-from store.db import transaction
-from tests.conftest import NOW
 from tests.workspace import sign_in
-
-
-@pytest.fixture
-def staff(services, password_hash):
-    """The shared cast of tests.conftest, sharing one password hash (each costs ~100 ms)."""
-    people = {}
-    with transaction(services.sessions) as session:
-        for key, email, role, identity in (
-            ("manager", "manager@example.org", "manager", "morgan"),
-            ("supervisor", "supervisor@example.org", "supervisor", "sam"),
-            ("agent", "alex@example.org", "agent", "alex"),
-            ("agent2", "jo@example.org", "agent", "jo"),
-        ):
-            member = add_staff(session, email=email, name=key.title(), role=role, now=NOW,
-                               client_identity=identity)
-            member.password_hash = password_hash
-            people[key] = member
-    return people
 
 
 @pytest.fixture
