@@ -865,13 +865,19 @@ def measure(targets: list[Target], generator: GeneratorProcess, args) -> dict[st
                      args.quiet_wait)
     results = {target.name: {"saturation": found[target.name], "rates": {}}
                for target in targets}
+    print("   saturation: " + ", ".join(
+        f"{name} {found[name]['ok_per_second']:,.0f}/s (others "
+        f"{found[name]['other_processes_cores']:.2f} cores)" for name in found), flush=True)
     for i, rate in enumerate(args.rates):
         for target in targets[::-1]:  # the real path first: its figures matter most
             warm_up(target, generator, 0.5)
-            results[target.name]["rates"][str(rate)] = target.phase(
-                generator, op="open", rate=rate, duration=args.duration, seed=args.seed + i,
-                quiet_wait=args.quiet_wait)
+            phase = target.phase(generator, op="open", rate=rate, duration=args.duration,
+                                 seed=args.seed + i, quiet_wait=args.quiet_wait)
+            results[target.name]["rates"][str(rate)] = phase
             clear_call_state(target.redis)
+            print(f"   {rate}/s {target.name}: p50 {_ms(phase, 'p50')} ms, p99 "
+                  f"{_ms(phase, 'p99')} ms, errors {phase['error_count']} (others "
+                  f"{phase['other_processes_cores']:.2f} cores)", flush=True)
     return results
 
 
@@ -1252,7 +1258,11 @@ def run(entries: int, args) -> dict:
         generator = None
         if args.profile:
             print(f"   profiling {args.profile:,} in-process requests", flush=True)
-            result["profile"] = profile_path(env, callers, args.profile, args.pyinstrument)
+            try:
+                result["profile"] = profile_path(env, callers, args.profile, args.pyinstrument)
+            except Exception as error:  # keep the load figures whatever the profile does
+                print(f"   profile failed: {error!r}", flush=True)
+                result["profile_error"] = repr(error)
     finally:
         if generator is not None:
             generator.close()

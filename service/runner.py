@@ -114,6 +114,8 @@ def banner(settings: Settings, base_url: str, redis_url: str, seeded: bool) -> s
         f"  redis       {'embedded, ' if settings.embedded_redis else ''}{redis_url}",
         f"  data dir    {settings.var_dir}",
         "  logs        this terminal (web access log, worker, scheduler)",
+        f"  open        {settings.opening_hours} (to try calls at any hour: "
+        "CALLFLOW_OPENING_HOURS='Mon-Sun 00:00-24:00' make run)",
         "",
     ]
     return "\n".join(lines)
