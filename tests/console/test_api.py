@@ -13,7 +13,6 @@ from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 
 from console.tokens import issue_token
-from service.app import create_app
 from service.register_csv import import_register
 from store.agent_pool import AgentPool, Availability
 from store.call_events import STREAM_KEY, Batch, live_call, set_live
@@ -39,16 +38,6 @@ REGISTER_CSV = (
     "voicemail,yes,CMP-9: Kitchen refit,Prefers mornings,manager@example.org,2026-11-20,"
     "2026-11-25,2027-05-31,,\n"
 )
-
-
-@pytest.fixture
-def app(services, staff, clock):
-    return create_app(services=services)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 @pytest.fixture

@@ -28,16 +28,6 @@ BAD_CREDENTIALS = b"Email or password is not right"
 
 
 @pytest.fixture
-def app(services, staff, clock):
-    return create_app(services=services)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture
 def low_limits(monkeypatch) -> int:
     """Refuse after 3 failures per email (and delay after 2), to keep Argon2 checks few."""
     monkeypatch.setattr(security, "EMAIL_DELAY_AFTER", 2)
