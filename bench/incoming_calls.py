@@ -896,6 +896,19 @@ def _environ(call: SignedCall) -> dict:
         builder.close()
 
 
+def _environ_get(path: str):
+    from werkzeug.test import EnvironBuilder
+
+    def build() -> dict:
+        builder = EnvironBuilder(path=path, method="GET", base_url=f"http://{HOST_HEADER}")
+        try:
+            return builder.get_environ()
+        finally:
+            builder.close()
+
+    return build
+
+
 def _through_wsgi(app, environs: list[dict]) -> tuple[float, float]:
     """(wall, CPU) mean µs per request calling the WSGI app directly (no HTTP server)."""
     statuses: Counter[str] = Counter()
@@ -980,7 +993,12 @@ def profile_path(env: dict[str, str], callers: list[tuple[str, str]], count: int
     real_wall, real_cpu = _through_wsgi(app, [_environ(c) for c in calls])
     ceiling_wall, ceiling_cpu = _through_wsgi(ceiling, [_environ(c) for c in calls])
     clear_call_state(services.redis)
+    # The real app's floor: routing, the console's before/after hooks and the session, on a
+    # view that does nothing (GET /healthz), against the ceiling's whole request.
+    health = _environ_get("/healthz")
+    floor_wall, floor_cpu = _through_wsgi(app, [health() for _ in calls])
     out["wsgi_us_per_request"] = {
+        "real_app_healthz_wall": round(floor_wall, 1), "real_app_healthz_cpu": round(floor_cpu, 1),
         "real_wall": round(real_wall, 1), "real_cpu": round(real_cpu, 1),
         "ceiling_wall": round(ceiling_wall, 1), "ceiling_cpu": round(ceiling_cpu, 1),
     }
@@ -1335,7 +1353,8 @@ def profile_report(profile: dict) -> str:
         wsgi = profile["wsgi_us_per_request"]
         lines.append(f"in-process WSGI µs/request, wall (CPU): real {wsgi['real_wall']} "
                      f"({wsgi['real_cpu']}), ceiling {wsgi['ceiling_wall']} "
-                     f"({wsgi['ceiling_cpu']})")
+                     f"({wsgi['ceiling_cpu']}), real app's GET /healthz "
+                     f"{wsgi['real_app_healthz_wall']} ({wsgi['real_app_healthz_cpu']})")
         for part in profile["cprofile_shares"]:
             lines.append(f"  {part['part']:45}{part['share']:>7.1%}")
         lines.append(f"components, µs per call: {'wall':>30}{'CPU':>9}")

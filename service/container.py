@@ -117,3 +117,13 @@ class Services:
         return redis.Redis.from_url(
             self.redis_url, decode_responses=True, socket_connect_timeout=5, socket_timeout=30
         )
+
+    def close(self) -> None:
+        """Release the database connections and Redis pools this instance opened."""
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+        if "call_path_sessions" in self.__dict__:
+            self.call_path_sessions.kw["bind"].dispose()
+        for name in ("redis", "worker_redis", "worker_redis_decoded"):
+            if name in self.__dict__:
+                self.__dict__[name].close()

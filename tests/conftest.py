@@ -92,9 +92,21 @@ def services(settings) -> Iterator[Services]:
             connection.execute(table.delete())
     redis.Redis.from_url(built.redis_url).flushdb()
     yield built
-    built.engine.dispose()
-    if "call_path_sessions" in built.__dict__:
-        built.call_path_sessions.kw["bind"].dispose()
+    built.close()
+
+
+@pytest.fixture
+def more_services() -> Iterator:
+    """Build further Services (other settings, a doomed Redis); each is closed after the test."""
+    built: list[Services] = []
+
+    def build(settings, **kwargs) -> Services:
+        built.append(Services(settings, **kwargs))
+        return built[-1]
+
+    yield build
+    for each in built:
+        each.close()
 
 
 @pytest.fixture(scope="session")

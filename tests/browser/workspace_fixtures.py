@@ -52,11 +52,11 @@ class WorkspaceServer:
 
 
 @pytest.fixture
-def workspace_server(services, staff, clock) -> Iterator[WorkspaceServer]:
+def workspace_server(services, staff, clock, more_services) -> Iterator[WorkspaceServer]:
     """The whole web app served on 127.0.0.1, on the test's database and Redis, time frozen."""
     server = make_server("127.0.0.1", 0, _starting, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
-    live = Services(services.settings.with_overrides(public_base_url=url))
+    live = more_services(services.settings.with_overrides(public_base_url=url))
     running = WorkspaceServer(url, live, server)
     yield running
     running.stop()

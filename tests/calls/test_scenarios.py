@@ -13,7 +13,6 @@ import pytest
 from callflow.decision import EMERGENCY_OFFER
 from callflow.register import parse_entry
 from service.centre import bank_holidays
-from service.container import Services
 from simulator.emulator import TwilioEmulator
 from store.agent_pool import Availability
 from store.call_events import STREAM_KEY, drain_spool, live_call
@@ -557,10 +556,10 @@ def test_rest_announcements_and_hang_ups_reach_the_caller(driver, services, staf
 
 
 def test_with_redis_stopped_the_caller_can_leave_a_message_that_reaches_the_log_later(
-        services, staff, twilio_rest, clock, tmp_path):
+        services, staff, twilio_rest, clock, tmp_path, more_services):
     clock.set(OPEN)
     doomed = EmbeddedRedis(tmp_path / "doomed")
-    call_path = Services(services.settings, _redis_url=doomed.url)
+    call_path = more_services(services.settings, _redis_url=doomed.url)
     doomed.close()
     driver = CallDriver(services, twilio_rest, clock, app_services=call_path)
     try:

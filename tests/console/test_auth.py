@@ -16,7 +16,6 @@ from console.security import CONTENT_SECURITY_POLICY, TOO_MANY_ATTEMPTS
 from console.sessions import COOKIE_NAME, SESSION_KEY, _digest
 from console.tokens import hash_token, issue_token, revoke_token
 from service.app import create_app
-from service.container import Services
 from store.agent_pool import AgentPool, Availability
 from store.db import transaction
 from store.models import ApiToken, Staff
@@ -354,8 +353,8 @@ def test_signed_in_answers_are_not_cached(client):
     assert client.get("/api/me").headers["Cache-Control"] == "no-store"
 
 
-def test_no_hsts_and_no_secure_cookie_over_plain_http(services, staff, clock):
-    plain = Services(services.settings.with_overrides(public_base_url="http://127.0.0.1:5000"))
+def test_no_hsts_and_no_secure_cookie_over_plain_http(services, staff, clock, more_services):
+    plain = more_services(services.settings.with_overrides(public_base_url="http://127.0.0.1:5000"))
     client = create_app(services=plain).test_client()
     try:
         response = sign_in(client, AGENT)

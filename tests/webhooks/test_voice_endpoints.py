@@ -112,13 +112,12 @@ def test_status_callbacks_answer_204(client):
     assert response.status_code == 204 and response.data == b""
 
 
-def test_the_fallback_url_answers_without_redis_or_a_database(tmp_path, settings):
-    from service.container import Services
+def test_the_fallback_url_answers_without_redis_or_a_database(tmp_path, settings, more_services):
 
     broken = settings.with_overrides(database_url="postgresql://nobody@127.0.0.1:1/none",
                                      redis_url="redis://127.0.0.1:1/0",
                                      var_dir=tmp_path / "var")
-    app = create_app(services=Services(broken))
+    app = create_app(services=more_services(broken))
     response = post(app.test_client(), "/twilio/voice/fallback",
                     {"CallSid": SID, "From": "+447700900123", "ErrorCode": "11200"})
     root = twiml(response)
@@ -128,11 +127,10 @@ def test_the_fallback_url_answers_without_redis_or_a_database(tmp_path, settings
 
 
 def test_with_redis_down_a_caller_is_never_left_waiting_and_events_are_spooled(
-        tmp_path, settings, services, clock):
-    from service.container import Services
+        tmp_path, settings, services, clock, more_services):
 
     down = settings.with_overrides(redis_url="redis://127.0.0.1:1/0", var_dir=tmp_path / "v")
-    app = create_app(services=Services(down))
+    app = create_app(services=more_services(down))
     root = twiml(post(app.test_client(), "/twilio/voice/incoming", incoming("+447700900555")))
     assert root.find("Record") is not None, "nobody can be dialled, so a message is taken"
     assert list((tmp_path / "v" / "spool").glob("*.jsonl"))
