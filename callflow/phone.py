@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import phonenumbers
@@ -64,12 +65,20 @@ def normalise(raw: str, region: str = DEFAULT_REGION) -> str:
     raise InvalidNumber(f"{raw!r} cannot be a real number")
 
 
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
 @lru_cache(maxsize=65536)
 def caller_key(raw: str | None) -> str | None:
     """The E.164 key the register is looked up by, or None for withheld or unusable numbers."""
     if is_withheld(raw):
         return None
+    text = (raw or "").strip()
+    if _E164.match(text):
+        # Twilio sends E.164 already; whether it is a valid number does not matter here,
+        # since only valid numbers are on the register. This skips ~300 µs of parsing.
+        return text
     try:
-        return normalise(raw or "")
+        return normalise(text)
     except InvalidNumber:
         return None

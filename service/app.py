@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, Request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
 from config.settings import Settings, load_settings
 from service.container import Services
@@ -24,6 +25,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         TESTING=settings.env == "test",
     )
     app.extensions["callflow"] = services
+    app.session_interface = _NoCookieSessionForTwilio()
 
     from console.api import api
     from console.auth import auth
@@ -51,6 +53,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return {"status": "ok"}
 
     return app
+
+
+class _NoCookieSessionForTwilio(SecureCookieSessionInterface):
+    """Twilio's requests carry no cookie; skip building a signed-cookie session for each call."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if request.path.startswith("/twilio/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def _console_static(filename: str):

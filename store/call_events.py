@@ -27,6 +27,19 @@ PUMP_JOB = "workers.pump.pump_events"
 ORPHAN_AFTER_SECONDS = 60
 
 
+# One round trip for a request's writes: the stream entry, the live state, and whether this
+# request should kick the pump (at most a few times a second across the service).
+_EMIT = """
+redis.call('XADD', KEYS[1], '*', 'sid', ARGV[1], 'events', ARGV[2], 'effects', ARGV[3])
+if #ARGV > 4 then
+  redis.call('HSET', KEYS[2], unpack(ARGV, 5))
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
+if redis.call('SET', KEYS[3], '1', 'NX', 'PX', 250) then return 1 end
+return 0
+"""
+
+
 @dataclass(frozen=True)
 class Effect:
     """A job the workers must run because of a call: dotted function name, arguments, and a key
@@ -87,18 +100,17 @@ class CallEventSink:
         self.spool_dir = spool_dir
         self.queue_name = queue_name
         self._spooled = any(spool_dir.glob("*.jsonl")) if spool_dir.exists() else False
+        self._emit = client.register_script(_EMIT)
 
     def emit(self, batch: Batch) -> bool:
         """Record the batch; True if it reached Redis, False if it was spooled to disk."""
+        fields = batch.encode()
+        live = [item for pair in batch.live.items() for item in pair]
         try:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.xadd(STREAM_KEY, batch.encode())
-            if batch.live:
-                key = LIVE_KEY.format(sid=batch.call_sid)
-                pipe.hset(key, mapping=dict(batch.live))
-                pipe.expire(key, LIVE_TTL_SECONDS)
-            pipe.set(PUMP_KICK_KEY, b"1", nx=True, px=250)
-            kicked = pipe.execute()[-1]
+            kicked = self._emit(
+                keys=[STREAM_KEY, LIVE_KEY.format(sid=batch.call_sid), PUMP_KICK_KEY],
+                args=[fields["sid"], fields["events"], fields["effects"], LIVE_TTL_SECONDS, *live],
+            )
             if kicked:
                 self._kick_pump()
         except (redis.RedisError, OSError) as error:

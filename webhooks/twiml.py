@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from flask import Response
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
@@ -30,9 +31,26 @@ def _say(target, sentences: Iterable[str]) -> None:
         target.say(sentence, **VOICE)
 
 
-def connect(conference: str, *, wait_url: str, action_url: str, events_url: str,
-            greeting: str = "Thank you for calling. Please hold while we connect you.") -> str:
+_SID_SLOT = "CA" + "0" * 31 + "X"  # no real CallSid: the last character is not hex
+
+
+def connect(conference: str, *, base_url: str) -> str:
     """Put the caller into their own conference to wait, with music, for a member of staff."""
+    # Rendered once per base URL, then the CallSid (validated [0-9A-Za-z]) is substituted: the
+    # same document the library builds, without rebuilding its tree on every call.
+    return _connect_template(base_url).replace(_SID_SLOT, conference)
+
+
+@lru_cache(maxsize=4)
+def _connect_template(base_url: str) -> str:
+    voice = f"{base_url}/twilio/voice"
+    return _connect(_SID_SLOT, wait_url=f"{voice}/hold",
+                    action_url=f"{voice}/left?call={_SID_SLOT}",
+                    events_url=f"{voice}/conference?call={_SID_SLOT}")
+
+
+def _connect(conference: str, *, wait_url: str, action_url: str, events_url: str,
+             greeting: str = "Thank you for calling. Please hold while we connect you.") -> str:
     response = VoiceResponse()
     _say(response, [greeting])
     dial = Dial(action=action_url, method="POST")

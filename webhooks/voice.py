@@ -144,10 +144,7 @@ def _effects(sid: str, decision: Decision) -> tuple[Effect, ...]:
 
 def _render(sid: str, decision: Decision) -> str:
     if decision.connects:
-        return twiml.connect(
-            sid, wait_url=public_url("/hold"), action_url=public_url("/left", call=sid),
-            events_url=public_url("/conference", call=sid),
-        )
+        return twiml.connect(sid, base_url=_services().settings.public_base_url)
     if decision.outcome is Outcome.EMERGENCY:
         return twiml.emergency(_services().settings.emergency_number,
                                action_url=public_url("/emergency-ended", call=sid))

@@ -45,3 +45,8 @@ def test_a_real_number_is_not_withheld():
 
 def test_an_unusable_caller_number_has_no_key_instead_of_raising():
     assert caller_key("12345") is None
+
+
+def test_an_e164_number_from_twilio_is_its_own_key_without_parsing():
+    assert caller_key("+447700900123") == "+447700900123"
+    assert caller_key("+12025550143") == "+12025550143"

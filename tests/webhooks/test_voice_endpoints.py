@@ -134,3 +134,19 @@ def test_with_redis_down_a_caller_is_never_left_waiting_and_events_are_spooled(
     root = twiml(post(app.test_client(), "/twilio/voice/incoming", incoming("+447700900555")))
     assert root.find("Record") is not None, "nobody can be dialled, so a message is taken"
     assert list((tmp_path / "v" / "spool").glob("*.jsonl"))
+
+
+def test_the_cached_conference_twiml_is_what_the_library_builds_for_each_call():
+    from webhooks import twiml as render
+
+    sid = "CA" + "7e" * 16
+    built = render._connect(sid, wait_url=f"{BASE}/twilio/voice/hold",
+                            action_url=f"{BASE}/twilio/voice/left?call={sid}",
+                            events_url=f"{BASE}/twilio/voice/conference?call={sid}")
+    assert render.connect(sid, base_url=BASE) == built
+    assert render._SID_SLOT not in render.connect(sid, base_url=BASE)
+
+
+def test_twilio_requests_get_no_cookie_session(client):
+    response = post(client, "/twilio/voice/incoming", incoming())
+    assert "Set-Cookie" not in response.headers
