@@ -42,7 +42,8 @@ def incoming(number="+447700900123"):
     return {"CallSid": SID, "From": number, "To": "+441632960000", "CallStatus": "ringing"}
 
 
-@pytest.mark.parametrize("signature", ["", "not-a-signature", sign(f"{BASE}/other", incoming())])
+@pytest.mark.parametrize("signature", ["", "not-a-signature", "sïgnature",
+                                       sign(f"{BASE}/other", incoming())])
 def test_a_forged_or_missing_signature_is_refused_and_writes_nothing(client, services, signature):
     response = post(client, "/twilio/voice/incoming", incoming(), signature=signature)
     assert response.status_code == 403
