@@ -60,11 +60,11 @@ CALL_TOKEN = "%7B%22parentCallInfoToken%22%3A%22" + "eyJhbGciOiJFUzI1NiJ9" * 18 
 
 # --- the number space -------------------------------------------------------------------------
 # Ofcom keeps 0113 496 0xxx, 020 7946 0xxx and friends for drama. A register of a million needs
-# more numbers than those ranges hold, so the benchmark uses their neighbours: ten exchanges
+# more numbers than those ranges hold, so the benchmark uses their neighbours: twenty exchanges
 # around 496 in eleven geographic areas, and sixty London blocks around 7946. Each prefix has
 # 10,000 numbers; numbers are dealt round-robin so even a small register spans every prefix.
 _AREAS = ("113", "114", "116", "117", "118", "121", "131", "141", "151", "161", "191")
-PREFIXES = tuple(f"+44{area}{exchange}" for area in _AREAS for exchange in range(490, 500)) + tuple(
+PREFIXES = tuple(f"+44{area}{exchange}" for area in _AREAS for exchange in range(480, 500)) + tuple(
     f"+442079{block:02d}" for block in range(40, 100)
 )
 PER_PREFIX = 10_000
@@ -212,8 +212,9 @@ def load_register(engine, entries: int, today: date, now: datetime, seed: int) -
     """Migrate the schema and bulk-load staff, entries and their numbers in one transaction."""
     from store import migrate
 
-    if entries * 3 > NUMBER_SPACE:
-        raise SystemExit(f"--entries {entries}: at most {NUMBER_SPACE // 3} fit the number space")
+    # Entries have 1.26 numbers on average; keep a third of the space for callers not on it.
+    if entries * 2 > NUMBER_SPACE:
+        raise SystemExit(f"--entries {entries}: at most {NUMBER_SPACE // 2} fit the number space")
     started = time.perf_counter()
     migrate.upgrade(engine)
     staff, entry_rows, phone_rows, counts = register_rows(entries, today, now, seed)
@@ -373,14 +374,15 @@ class Tally:
     errors: Counter = field(default_factory=Counter)
     started: int = 0
 
-    def summary(self, wall: float, cpu: float) -> dict:
-        """Counts, rates and latency percentiles in milliseconds."""
+    def summary(self, wall: float, cpu: float, span: float | None = None) -> dict:
+        """Counts, rates and latency percentiles in milliseconds; span is the open loop's
+        sending window (its wall time also covers waiting for the last answers)."""
         ok = sum(self.kinds.values())
         return {
             "sent": self.started, "ok": ok, "errors": dict(self.errors),
             "error_count": sum(self.errors.values()), "answers": dict(self.kinds),
             "seconds": round(wall, 3), "ok_per_second": round(ok / wall, 1),
-            "sent_per_second": round(self.started / wall, 1),
+            "sent_per_second": round(self.started / (span or wall), 1),
             "latency_ms": percentiles(self.latencies),
             "lag_ms": percentiles(self.lags),
             "generator_cpu_share": round(cpu / wall, 3),
@@ -518,7 +520,7 @@ def generator_main(pipe, callers: list[tuple[str, str]], run_id: int, loop_kind:
             tally = loop.run_until_complete(
                 generator.open_loop(host, port, command["rate"], duration, command["seed"]))
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-        summary = tally.summary(wall, cpu)
+        summary = tally.summary(wall, cpu, None if command["op"] == "closed" else duration)
         if command.get("raw"):
             summary["latencies"] = tally.latencies
         pipe.send(summary)
@@ -938,7 +940,110 @@ def _per_call(fn, inputs: list, repeats: int = 5) -> dict[str, float]:
     return {"wall_us": round(1e6 * wall, 2), "cpu_us": round(1e6 * cpu, 2)}
 
 
-# (label, file suffix, function) of the call path, for the cProfile breakdown.
+def decisions_of(services, today: date):
+    """A decision for a caller not on the register, now (the common path)."""
+    from callflow.decision import Caller, decide
+    from service import clock
+    from service.centre import centre_for
+
+    now = clock.now_utc()
+    yield decide(Caller(call_sid="CA" + "0" * 32, number="+441134800000"),
+                 centre_for(services.settings, now.year), now)
+
+
+def _stubs(app, services, calls: list[SignedCall]) -> dict[str, object]:
+    """Each part of the real path replaced by a stub that answers what it would have answered
+    (precomputed), for measuring what the part costs inside a whole request. Isolated loops run
+    with warm caches and understate it; a profiler's own overhead distorts it."""
+    from unittest import mock
+
+    from service import clock
+    from webhooks import signature, voice
+
+    today = clock.now_utc().astimezone(services.settings.tz).date()
+    forms = {c.body: signature._parse_form(c.body) for c in calls}
+    found = {}
+    for form, _ in forms.values():
+        raw = form.get("From")
+        found[raw] = services.lookup.lookup(raw, today)
+    decisions: dict = {}
+    real_decide = voice.decide
+
+    def remembered_decide(caller, centre, now, digits=""):
+        key = (caller.number, caller.withheld, caller.restriction, caller.lookup_failed, digits)
+        if key not in decisions:
+            decisions[key] = real_decide(caller, centre, now, digits)
+        return decisions[key]
+
+    with app.app_context():
+        connect = next(d for d in decisions_of(services, today) if d.connects)
+        twiml_text = voice._render("CA" + "0" * 32, connect)
+    return {
+        "signature check (RequestValidator.validate)": lambda st: st.enter_context(
+            mock.patch("twilio.request_validator.RequestValidator.validate",
+                       lambda *a, **k: True)),
+        "form parse (_parse_form)": lambda st: st.enter_context(
+            mock.patch.object(signature, "_parse_form", forms.__getitem__)),
+        "register lookup (caller_key + HMGET round trip)": lambda st: st.enter_context(
+            mock.patch.object(services.lookup, "lookup", lambda raw, day: found[raw])),
+        "decide()": lambda st: st.enter_context(
+            mock.patch.object(voice, "decide", remembered_decide)),
+        "events to Redis (encode + the round trip + pump kicks)": lambda st: st.enter_context(
+            mock.patch.object(services.event_sink, "emit", lambda batch: True)),
+        "  of which the RQ enqueues of the pump kick": lambda st: st.enter_context(
+            mock.patch.object(services.event_sink, "_kick_pump", lambda: None)),
+        "TwiML rendering (_render)": lambda st: st.enter_context(
+            mock.patch.object(voice, "_render", lambda sid, decision: twiml_text)),
+        "console's security headers (after_app_request)": lambda st: st.enter_context(
+            mock.patch("console.auth.add_security_headers", lambda response, url: response)),
+    }
+
+
+def ablation(app, services, calls: list[SignedCall], rounds: int = 11,
+             per_run: int = 300) -> dict[str, dict]:
+    """µs per request each part of the real path costs inside a whole request: the request with
+    everything real, less the request with that part stubbed. Paired: every round measures the
+    whole request before and after each stubbed run, and the figure is the median over rounds,
+    since a shared VM's speed drifts by more than the smaller parts cost."""
+    from contextlib import ExitStack
+
+    parts = _stubs(app, services, calls)
+    sample = calls[:per_run]
+    all_stubbed = "what remains with all of them stubbed (Flask, Werkzeug, view glue)"
+
+    def measure(chosen) -> tuple[float, float]:
+        environs = [_environ(c) for c in sample]
+        gc.collect()
+        with ExitStack() as stack:
+            for apply in chosen:
+                apply(stack)
+            timing = _through_wsgi(app, environs)
+        clear_call_state(services.redis)
+        return timing
+
+    _through_wsgi(app, [_environ(c) for c in sample])  # warm
+    clear_call_state(services.redis)
+    bases: list[tuple[float, float]] = []
+    saved: dict[str, list[tuple[float, float]]] = {name: [] for name in [*parts, all_stubbed]}
+    for _ in range(rounds):
+        before = measure(())
+        bases.append(before)
+        for name in saved:
+            stubbed = measure(parts.values() if name == all_stubbed else (parts[name],))
+            after = measure(())
+            base = ((before[0] + after[0]) / 2, (before[1] + after[1]) / 2)
+            saved[name].append(stubbed if name == all_stubbed else
+                               (base[0] - stubbed[0], base[1] - stubbed[1]))
+            before = after
+
+    def median(pairs: list[tuple[float, float]]) -> dict[str, float]:
+        return {"wall_us": round(statistics.median(p[0] for p in pairs), 1),
+                "cpu_us": round(statistics.median(p[1] for p in pairs), 1)}
+
+    return {"everything real": median(bases), **{name: median(v) for name, v in saved.items()}}
+
+
+# (label, file suffix(es), function name(s)) of the call path, for the cProfile breakdown.
 PROFILE_FUNCTIONS = (
     ("whole request (Flask wsgi_app)", "flask/app.py", "wsgi_app"),
     ("  signature decorator, view included", "webhooks/signature.py", "checked"),
@@ -952,7 +1057,8 @@ PROFILE_FUNCTIONS = (
     ("      _effects()", "webhooks/voice.py", "_effects"),
     ("      _emit(): events to Redis", "webhooks/voice.py", "_emit"),
     ("        Batch.encode (JSON)", "store/call_events.py", "encode"),
-    ("        pipeline execute (1 round trip)", "redis/client.py", "execute"),
+    ("        the writes' round trip (pipeline or Lua script)",
+     ("redis/client.py", "redis/commands/core.py"), ("execute", "__call__")),
     ("        RQ enqueue of the pump kick", "store/call_events.py", "_kick_pump"),
     ("      _render(): TwiML", "webhooks/voice.py", "_render"),
     ("        public_url", "webhooks/voice.py", "public_url"),
@@ -961,7 +1067,7 @@ PROFILE_FUNCTIONS = (
 
 
 def profile_path(env: dict[str, str], callers: list[tuple[str, str]], count: int,
-                 tree: bool) -> dict:
+                 tree: bool, rounds: int = 11) -> dict:
     """Time the real path in-process: end to end through WSGI, by cProfile, and by component."""
     import cProfile
     import pstats
@@ -1013,8 +1119,10 @@ def profile_path(env: dict[str, str], callers: list[tuple[str, str]], count: int
     total = None
     breakdown = []
     for label, suffix, name in PROFILE_FUNCTIONS:
+        suffixes = (suffix,) if isinstance(suffix, str) else suffix
+        names = (name,) if isinstance(name, str) else name
         cumulative = sum(v[3] for (path, _, fn), v in stats.items()
-                         if fn == name and path.endswith(suffix))
+                         if fn in names and path.endswith(suffixes))
         if total is None:
             total = cumulative
         breakdown.append({"part": label, "share": round(cumulative / total, 3) if total else 0})
@@ -1038,6 +1146,10 @@ def profile_path(env: dict[str, str], callers: list[tuple[str, str]], count: int
         print(sampler.output_text(unicode=False, color=False, show_all=False))
         clear_call_state(services.redis)
 
+    if rounds:
+        out["ablation_us"] = ablation(app, services, calls, rounds)
+    clear_call_state(services.redis)
+
     # Components on their own, with the same inputs the requests carry.
     settings = services.settings
     url = BASE_URL + PATH
@@ -1056,7 +1168,7 @@ def profile_path(env: dict[str, str], callers: list[tuple[str, str]], count: int
     components["signature: one compute_signature()"] = _per_call(
         lambda p: validator.compute_signature(url, p[0]), pairs)
     components["form parse: _parse_form()"] = _per_call(lambda c: _parse_form(c.body), calls)
-    components["phonenumbers: normalise() (an lru miss)"] = _per_call(normalise, numbers[:2000],
+    components["phonenumbers: normalise()"] = _per_call(normalise, numbers[:2000],
                                                                       repeats=2)
     for n in numbers:
         caller_key(n)
@@ -1080,7 +1192,7 @@ def profile_path(env: dict[str, str], callers: list[tuple[str, str]], count: int
             "lookup_failed": "0", "entry_id": "", "started": now.isoformat(),
             "fallback_staff_id": ""}
     with app.test_request_context(PATH, method="POST", base_url=f"http://{HOST_HEADER}"):
-        components["TwiML: _render() conference (builder + 3 URLs)"] = _per_call(
+        components["TwiML: _render() conference"] = _per_call(
             lambda _: _render(sid, decision), range(3000))
         effects = _effects(sid, decision)
         components["respond_text(): the Response object"] = _per_call(
@@ -1089,7 +1201,7 @@ def profile_path(env: dict[str, str], callers: list[tuple[str, str]], count: int
     components["events: Batch.encode() (JSON)"] = _per_call(lambda b: b.encode(), [batch] * 3000)
     sink = services.event_sink
     services.redis.set(PUMP_KICK_KEY, b"1", px=600_000)  # no kick: time the round trip alone
-    components["Redis: emit() one pipelined round trip"] = _per_call(sink.emit, [batch] * 2000)
+    components["Redis: emit(), the writes' round trip"] = _per_call(sink.emit, [batch] * 2000)
     components["Redis: RQ enqueue of a pump kick"] = _per_call(
         lambda _: sink._kick_pump(), range(300), repeats=2)
     clear_call_state(services.redis)
@@ -1222,7 +1334,8 @@ def run(entries: int, args) -> dict:
         result["callers"] = dict(Counter(kind for kind, _ in callers))
         result["pool"] = len(callers)
         if args.profile_only:
-            result["profile"] = profile_path(env, callers, args.profile, args.pyinstrument)
+            result["profile"] = profile_path(env, callers, args.profile, args.pyinstrument,
+                                             args.ablation_rounds)
             return result
         probe = http_request(sign_calls([("probe", "+441134900000")], run_id=0xFFFFFFFF)[0])
         generator = GeneratorProcess(callers, args.seed, args.loop, args.timeout)
@@ -1232,10 +1345,11 @@ def run(entries: int, args) -> dict:
               f"{generator.info['signing_seconds']:.1f} s; generator loop "
               f"{generator.info['loop']}", flush=True)
 
-        if args.workers == "auto":
+        if args.workers == "auto" or "," in args.workers:
+            candidates = [2, 3, 4] if args.workers == "auto" else _int_list(args.workers)
             print("   choosing the worker count (saturation, "
                   f"{args.search_duration:g} s each):", flush=True)
-            table = search_workers([2, 3, 4], env, work_dir, probe, client, generator, args)
+            table = search_workers(candidates, env, work_dir, probe, client, generator, args)
             result["worker_search"] = table
             workers = max(table, key=lambda row: (row["real"], -row["workers"]))["workers"]
         else:
@@ -1261,12 +1375,14 @@ def run(entries: int, args) -> dict:
         phases = [result["real"]["saturation"], *result["real"]["rates"].values()]
         measured = sum(p["ok"] + p["error_count"] for p in phases)
         new = sum(p["redis_new_connections"] for p in phases)
+        ours = sum(p["redis_db_connections_new"] for p in phases)
         result["redis_connections"] = {
+            # Server-wide: on a shared Redis this counts other people's connections too.
             "new_during_measured_phases": new, "requests": measured,
-            "new_on_bench_db_during_measured_phases": sum(
-                p["redis_db_connections_new"] for p in phases),
+            "new_on_bench_db_during_measured_phases": ours,
+            "per_request_on_bench_db": round(ours / max(1, measured), 6),
             "open_on_bench_db": phases[-1]["redis_db_connections"],
-            "per_request": round(new / max(1, measured), 6),
+            "per_request_server_wide": round(new / max(1, measured), 6),
             # Each worker's first request opens its pooled connection; the bench adds none.
             "new_including_start_and_warm_up": (after["total_connections_received"]
                                                 - before["total_connections_received"]),
@@ -1277,7 +1393,8 @@ def run(entries: int, args) -> dict:
         if args.profile:
             print(f"   profiling {args.profile:,} in-process requests", flush=True)
             try:
-                result["profile"] = profile_path(env, callers, args.profile, args.pyinstrument)
+                result["profile"] = profile_path(env, callers, args.profile, args.pyinstrument,
+                                                 args.ablation_rounds)
             except Exception as error:  # keep the load figures whatever the profile does
                 print(f"   profile failed: {error!r}", flush=True)
                 result["profile_error"] = repr(error)
@@ -1334,7 +1451,7 @@ def report(result: dict) -> str:
                  f", {connections['new_on_bench_db_during_measured_phases']} new on the bench db "
                  f"({connections['open_on_bench_db']} open) over "
                  f"{connections['requests']:,} measured requests "
-                 f"({connections['per_request']:.4f}/request; "
+                 f"({connections['per_request_on_bench_db']:.4f}/request on the bench db; "
                  f"{connections['new_including_start_and_warm_up']} including start-up, "
                  f"{connections['workers']} workers)")
     errors = sum(p["error_count"] for side in (ceiling, real)
@@ -1357,7 +1474,10 @@ def profile_report(profile: dict) -> str:
                      f"{wsgi['real_app_healthz_wall']} ({wsgi['real_app_healthz_cpu']})")
         for part in profile["cprofile_shares"]:
             lines.append(f"  {part['part']:45}{part['share']:>7.1%}")
-        lines.append(f"components, µs per call: {'wall':>30}{'CPU':>9}")
+        lines.append(f"in a whole request, µs saved by stubbing each part: {'wall':>8}{'CPU':>9}")
+        for name, micros in profile.get("ablation_us", {}).items():
+            lines.append(f"  {name:58}{micros['wall_us']:>8.1f}{micros['cpu_us']:>9.1f}")
+        lines.append(f"components on their own, µs per call: {'wall':>17}{'CPU':>9}")
         for name, micros in profile["components_us"].items():
             lines.append(f"  {name:55}{micros['wall_us']:>9.2f}{micros['cpu_us']:>9.2f}")
     return "\n".join(lines)
@@ -1383,7 +1503,7 @@ def summary_table(results: list[dict]) -> str:
             f"{result['ceiling']['saturation']['ok_per_second']:>10,.0f} "
             f"{real['saturation']['ok_per_second']:>8,.0f} {result['ratio']:>6.0%} "
             f"{result['cpu_ratio']:>9.0%} {cells} "
-            f"{result['redis_connections']['per_request']:>9.4f} {others:>7.2f}")
+            f"{result['redis_connections']['per_request_on_bench_db']:>9.4f} {others:>7.2f}")
     lines.append("others: mean cores used by other processes on the machine during the real "
                  "path's phases (2 cores in all)")
     return "\n".join(lines)
@@ -1404,7 +1524,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=10.0,
                         help="seconds per measured phase (default 10)")
     parser.add_argument("--workers", default="auto",
-                        help="gunicorn sync workers, or 'auto' to try 2, 3 and 4 (default)")
+                        help="gunicorn sync workers; 'auto' tries 2, 3 and 4 and keeps the "
+                             "one with the best real-path throughput, as does a list such as "
+                             "2,4,6 (default auto)")
     parser.add_argument("--search-duration", type=float, default=5.0,
                         help="seconds per saturation run when choosing workers (default 5)")
     parser.add_argument("--slices", type=int, default=5,
@@ -1426,6 +1548,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="the generator's event loop (default uvloop when installed)")
     parser.add_argument("--profile", type=int, default=5000,
                         help="in-process requests to profile afterwards; 0 skips (default 5000)")
+    parser.add_argument("--ablation-rounds", type=int, default=11,
+                        help="rounds of the stub-one-part-at-a-time profile; 0 skips (default 11)")
     parser.add_argument("--profile-only", action="store_true",
                         help="load the register and profile in-process; no servers, no load")
     parser.add_argument("--pyinstrument", action="store_true",
