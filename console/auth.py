@@ -266,6 +266,8 @@ def _guard() -> Response | None:
 
 @auth.after_app_request
 def _headers(response: Response) -> Response:
+    if request.path.startswith("/twilio/"):
+        return response  # TwiML for Twilio's servers: no browser ever renders it
     return add_security_headers(response, _services().settings.public_base_url)
 
 

@@ -7,7 +7,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +16,7 @@ import redis
 from rq import Queue, Retry
 
 from callflow.decision import Event
+from store.routing_cache import CACHE_KEY, READY_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ ORPHAN_AFTER_SECONDS = 60
 
 # One round trip for a request's writes: the stream entry, the live state, and whether this
 # request should kick the pump (at most a few times a second across the service).
+# KEYS: stream, live hash, kick. ARGV: sid, events, effects, live TTL, then live field/value pairs.
 _EMIT = """
 redis.call('XADD', KEYS[1], '*', 'sid', ARGV[1], 'events', ARGV[2], 'effects', ARGV[3])
 if #ARGV > 4 then
@@ -39,6 +41,16 @@ if redis.call('SET', KEYS[3], '1', 'NX', 'PX', 250) then return 1 end
 return 0
 """
 
+# The register check and the writes in the same round trip, for a caller the request has decided
+# as if they were not on the register (most callers are not). KEYS as _EMIT, then the routing
+# hash; ARGV as _EMIT, then the number. Returns the number's routing value (bytes) when it is on
+# the register and -1 when the hash is incomplete, having written nothing; else what _EMIT does.
+_EMIT_UNLESS_LISTED = """
+local number = table.remove(ARGV)
+local found = redis.call('HMGET', KEYS[4], number, '""" + READY_FIELD + """')
+if not found[2] then return -1 end
+if found[1] then return found[1] end
+""" + _EMIT
 
 @dataclass(frozen=True)
 class Effect:
@@ -101,26 +113,47 @@ class CallEventSink:
         self.queue_name = queue_name
         self._spooled = any(spool_dir.glob("*.jsonl")) if spool_dir.exists() else False
         self._emit = client.register_script(_EMIT)
+        self._emit_unless_listed = client.register_script(_EMIT_UNLESS_LISTED)
 
     def emit(self, batch: Batch) -> bool:
         """Record the batch; True if it reached Redis, False if it was spooled to disk."""
-        fields = batch.encode()
-        live = [item for pair in batch.live.items() for item in pair]
         try:
-            kicked = self._emit(
-                keys=[STREAM_KEY, LIVE_KEY.format(sid=batch.call_sid), PUMP_KICK_KEY],
-                args=[fields["sid"], fields["events"], fields["effects"], LIVE_TTL_SECONDS, *live],
-            )
-            if kicked:
-                self._kick_pump()
+            self._record(self._emit, batch)
         except (redis.RedisError, OSError) as error:
             log.warning("Redis unavailable (%s); spooling call events to disk",
                         type(error).__name__)
             self.spool(batch)
             return False
-        if self._spooled:
-            self._spooled = bool(drain_spool(self.spool_dir, self.client))
         return True
+
+    def emit_unless_listed(self, number: str, batch: Batch) -> tuple[bool, bytes | None]:
+        """Check the register cache for number and, if it is not there, record the batch.
+
+        (True, None): the number is not on the register and the batch is recorded.
+        (False, value): the number's cached routing value; (False, None): the cache is not
+        complete. Nothing is recorded in either case. Redis errors are raised, not spooled:
+        the caller still has to find out whether the number is on the register.
+        """
+        answer = self._record(self._emit_unless_listed, batch, extra_keys=[CACHE_KEY],
+                              extra_args=[number])
+        if isinstance(answer, bytes):
+            return False, answer
+        return answer != -1, None
+
+    def _record(self, script, batch: Batch, extra_keys: Sequence[str] = (),
+                extra_args: Sequence[str] = ()) -> object:
+        fields = batch.encode()
+        live = [item for pair in batch.live.items() for item in pair]
+        answer = script(
+            keys=[STREAM_KEY, LIVE_KEY.format(sid=batch.call_sid), PUMP_KICK_KEY, *extra_keys],
+            args=[fields["sid"], fields["events"], fields["effects"], LIVE_TTL_SECONDS, *live,
+                  *extra_args],
+        )
+        if answer == 1:
+            self._kick_pump()
+        if answer in (0, 1) and self._spooled:
+            self._spooled = bool(drain_spool(self.spool_dir, self.client))
+        return answer
 
     def _kick_pump(self) -> None:
         # At most a few times a second across the service, so the enqueue cost is amortised.

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from callflow.phone import caller_key, is_withheld
 from callflow.register import Restriction
 from store.register import RegisterStore
-from store.routing_cache import RoutingCache
+from store.routing_cache import RoutingCache, decode
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +38,28 @@ class RegisterLookup:
 
     def lookup(self, raw_from: str | None, today: date) -> CallerLookup:
         """The caller's restriction as it applies today, or none; never raises."""
-        if is_withheld(raw_from):
-            return CallerLookup(number=None, withheld=True, source="none")
         number = caller_key(raw_from)
         if number is None:
-            return CallerLookup(number=None, withheld=False, source="none")
+            return self.without_number(raw_from)
         try:
             ready, restriction = self.cache.fetch(number)
             if ready:
                 return self._applying(number, restriction, today, "cache")
         except (redis.RedisError, OSError) as error:
             log.warning("routing cache unavailable, reading the database: %s", type(error).__name__)
+        return self.from_database(number, today)
+
+    @staticmethod
+    def without_number(raw_from: str | None) -> CallerLookup:
+        """The answer for a caller with no number to look up: withheld, or not a number."""
+        return CallerLookup(number=None, withheld=is_withheld(raw_from), source="none")
+
+    def from_cached(self, number: str, cached: str | bytes, today: date) -> CallerLookup:
+        """The answer from a routing value the cache held for the number."""
+        return self._applying(number, decode(cached), today, "cache")
+
+    def from_database(self, number: str, today: date) -> CallerLookup:
+        """The answer from the register itself, for when the cache cannot be used; never raises."""
         try:
             with self.sessions() as session:
                 restriction = RegisterStore(session).restriction_for(number, today)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hmac
+from collections.abc import Iterable
 from functools import wraps
-from hmac import compare_digest
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 from flask import abort, current_app, g, request
 from twilio.request_validator import RequestValidator, get_signature_algorithm
@@ -15,7 +17,10 @@ from service.app import services_of
 from webhooks.twilio_params import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER
 
 MAX_WEBHOOK_BYTES = 16 * 1024
+_DIGESTS = {"HMAC_SHA1": "sha1", "HMAC_SHA256": "sha256"}
 _validators: dict[str, RequestValidator] = {}
+
+Pairs = list[tuple[str, str]]
 
 
 def signed_url() -> str:
@@ -29,29 +34,55 @@ def signed_url() -> str:
     return f"{base}{request.path}" + (f"?{query}" if query else "")
 
 
-def _parse_form(body: bytes) -> tuple[MultiDict, bool]:
-    """(params, is_utf8): undecodable bytes become U+FFFD so the signature can still be checked."""
+def parse_form(body: bytes) -> tuple[Pairs, bool]:
+    """(name, value) pairs of a form body, and whether it was valid UTF-8.
+
+    What `parse_qsl(keep_blank_values=True)` returns, in a fraction of its time: most of
+    Twilio's values need no unescaping. Undecodable bytes become U+FFFD, so that the signature
+    can still be checked before the body is refused.
+    """
     try:
-        text = body.decode("utf-8")
-        return MultiDict(parse_qsl(text, keep_blank_values=True, errors="strict")), True
+        return _pairs(body.decode("utf-8"), "strict"), True
     except UnicodeDecodeError:
-        text = body.decode("utf-8", errors="replace")
-        return MultiDict(parse_qsl(text, keep_blank_values=True, errors="replace")), False
+        return _pairs(body.decode("utf-8", errors="replace"), "replace"), False
 
 
-def twilio_form() -> MultiDict:
-    """The signed webhook's parameters, parsed once by twilio_signed."""
+def _pairs(text: str, errors: str) -> Pairs:
+    pairs = []
+    for field in text.split("&"):
+        if field:
+            name, _, value = field.partition("=")
+            pairs.append((_unescape(name, errors), _unescape(value, errors)))
+    return pairs
+
+
+def _unescape(text: str, errors: str) -> str:
+    if "+" in text:
+        text = text.replace("+", " ")
+    return unquote(text, errors=errors) if "%" in text else text
+
+
+def twilio_form() -> dict[str, str]:
+    """The signed webhook's parameters (the first value of each), parsed once by twilio_signed."""
     return g.twilio_form
 
 
-def _signature_matches(validator: RequestValidator, url: str, params: MultiDict, signature: str,
-                       algorithm: str) -> bool:
-    # Twilio signs the URL as configured, so one HMAC settles a genuine request; the library's
-    # validate() (which also tries the URL with and without the port) is the slower second try.
-    expected = validator.compute_signature(url, params, algorithm)
-    if compare_digest(expected.encode(), signature.encode()):
-        return True
-    return validator.validate(url, params, signature, algorithm)
+def signature_matches(token: str, url: str, pairs: Iterable[tuple[str, str]], signature: str,
+                      algorithm: str = "HMAC_SHA1") -> bool:
+    """Whether `signature` is Twilio's for this URL and these parameters.
+
+    Twilio signs the URL as configured, so one HMAC over the string it signs (the URL, then
+    each name and value, sorted) settles a genuine request. twilio's own validator, which also
+    tries the URL with and without its port, is the slower second try.
+    """
+    digest = _DIGESTS.get(algorithm.upper())
+    if digest is not None:
+        signed = url + "".join(name + value for name, value in sorted(set(pairs)))
+        expected = base64.b64encode(hmac.digest(token.encode(), signed.encode(), digest))
+        if hmac.compare_digest(expected, signature.encode()):
+            return True
+    validator = _validators.get(token) or _validators.setdefault(token, RequestValidator(token))
+    return validator.validate(url, MultiDict(pairs), signature, algorithm)
 
 
 def twilio_signed(view):
@@ -61,18 +92,20 @@ def twilio_signed(view):
     def checked(*args, **kwargs):
         if (request.content_length or 0) > MAX_WEBHOOK_BYTES:
             abort(413)
-        token = services_of(current_app).settings.twilio_auth_token
-        validator = _validators.get(token) or _validators.setdefault(token, RequestValidator(token))
         signature = request.headers.get(SIGNATURE_HEADER, "")
+        if not signature:
+            abort(403)
+        pairs, utf8 = parse_form(request.get_data()) if request.method == "POST" else ([], True)
         algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
-        params, utf8 = _parse_form(request.get_data()) if request.method == "POST" else (
-            MultiDict(), True)
-        if not signature or not _signature_matches(validator, signed_url(), params, signature,
-                                                   algorithm):
+        token = services_of(current_app).settings.twilio_auth_token
+        if not signature_matches(token, signed_url(), pairs, signature, algorithm):
             abort(403)
         if not utf8:
             raise BadRequest("the request body is not valid UTF-8")
-        g.twilio_form = params
+        form: dict[str, str] = {}
+        for name, value in pairs:
+            form.setdefault(name, value)
+        g.twilio_form = form
         return view(*args, **kwargs)
 
     return checked

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, request
+from redis import RedisError
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from callflow.decision import (
@@ -18,10 +20,12 @@ from callflow.decision import (
     after_unanswered,
     decide,
 )
+from callflow.phone import caller_key
 from service import clock
 from service.app import services_of
 from service.centre import centre_for
 from store.call_events import Batch, CallEventSink, Effect, live_call
+from store.lookup import CallerLookup
 from webhooks import twilio_params as tp
 from webhooks import twiml
 from webhooks.signature import twilio_form, twilio_signed
@@ -105,12 +109,43 @@ def incoming():
     sid = _call_sid()
     s = _services()
     now = clock.now_utc()
-    found = s.lookup.lookup(form.get(tp.FROM), now.astimezone(s.settings.tz).date())
+    today = now.astimezone(s.settings.tz).date()
+    raw_from = form.get(tp.FROM)
+    number = caller_key(raw_from)
+    if number is None:
+        found = s.lookup.without_number(raw_from)
+    else:
+        # Most callers are not on the register: decide as if this one is not, and let one
+        # round trip to Redis both check and, if so, record that decision.
+        unlisted = CallerLookup(number=number, withheld=False)
+        decision = _decide(sid, form, unlisted, now)
+        try:
+            recorded, cached = s.event_sink.emit_unless_listed(
+                number, _batch(sid, unlisted, decision, now))
+        except (RedisError, OSError) as error:
+            log.warning("routing cache unavailable, reading the database: %s",
+                        type(error).__name__)
+            recorded, cached = False, None
+        if recorded:
+            return twiml.respond_text(_render(sid, decision))
+        found = (s.lookup.from_cached(number, cached, today) if cached is not None
+                 else s.lookup.from_database(number, today))
+    decision = _decide(sid, form, found, now)
+    if not _sink().emit(_batch(sid, found, decision, now)) and decision.connects:
+        # No worker can dial anyone while Redis is down: take a message instead of leaving
+        # the caller on hold music that nobody will answer.
+        return twiml.respond_text(_trouble())
+    return twiml.respond_text(_render(sid, decision))
+
+
+def _decide(sid: str, form: dict[str, str], found: CallerLookup, now: datetime) -> Decision:
     caller = Caller(call_sid=sid, number=found.number, called=form.get(tp.TO, ""),
-                    withheld=found.withheld,
-                    restriction=found.restriction, lookup_failed=found.failed,
-                    lookup_source=found.source)
-    decision = decide(caller, centre_for(s.settings, now.year), now)
+                    withheld=found.withheld, restriction=found.restriction,
+                    lookup_failed=found.failed, lookup_source=found.source)
+    return decide(caller, centre_for(_services().settings, now.year), now)
+
+
+def _batch(sid: str, found: CallerLookup, decision: Decision, now: datetime) -> Batch:
     live = {
         "state": "waiting" if decision.connects else "message",
         "outcome": decision.outcome.value,
@@ -121,12 +156,7 @@ def incoming():
         "started": now.isoformat(),
         "fallback_staff_id": str(decision.fallback_staff_id or ""),
     }
-    delivered = _emit(sid, *decision.events, effects=_effects(sid, decision), live=live)
-    if decision.connects and not delivered:
-        # No worker can dial anyone while Redis is down: take a message instead of leaving
-        # the caller on hold music that nobody will answer.
-        return twiml.respond_text(_trouble())
-    return twiml.respond_text(_render(sid, decision))
+    return Batch(sid, decision.events, _effects(sid, decision), live)
 
 
 def _effects(sid: str, decision: Decision) -> tuple[Effect, ...]:

@@ -338,7 +338,7 @@ def test_a_bearer_token_needs_no_csrf_token(client, services):
 
 @pytest.mark.parametrize("path", ["/signin", "/healthz", "/api/me", "/", "/api/openapi.json",
                                   "/no-such-page"])
-def test_every_response_carries_the_security_headers(client, path):
+def test_every_response_a_browser_may_see_carries_the_security_headers(client, path):
     headers = client.get(path).headers
     assert headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]

@@ -6,8 +6,10 @@ from urllib.parse import urlencode
 import pytest
 from twilio.request_validator import RequestValidator
 
+from callflow.register import parse_entry
 from service.app import create_app
-from store.call_events import STREAM_KEY
+from store.call_events import PUMP_KICK_KEY, STREAM_KEY, Batch, live_call
+from store.routing_cache import CACHE_KEY
 
 BASE = "https://callflow.test"
 TOKEN = "test-auth-token"
@@ -96,13 +98,15 @@ def test_a_huge_body_is_refused_without_reading_it(client):
     assert response.status_code == 413
 
 
+@pytest.mark.parametrize("part", ["emit_unless_listed", "emit"])
 def test_an_internal_error_still_answers_twiml_that_keeps_the_caller(client, services,
-                                                                      monkeypatch):
+                                                                      monkeypatch, part):
     def broken(*_args, **_kwargs):
         raise RuntimeError("simulated fault")
 
-    monkeypatch.setattr(services.lookup, "lookup", broken)
-    root = twiml(post(client, "/twilio/voice/incoming", incoming()))
+    monkeypatch.setattr(services.event_sink, part, broken)
+    caller = "anonymous" if part == "emit" else "+447700900123"
+    root = twiml(post(client, "/twilio/voice/incoming", incoming(caller)))
     assert root.find("Record") is not None
     assert "emergency" in ET.tostring(root, encoding="unicode")
 
@@ -151,3 +155,77 @@ def test_the_cached_conference_twiml_is_what_the_library_builds_for_each_call():
 def test_twilio_requests_get_no_cookie_session(client):
     response = post(client, "/twilio/voice/incoming", incoming())
     assert "Set-Cookie" not in response.headers
+
+
+# --- one round trip for the common caller ------------------------------------------------------
+
+POI = "+447700900123"
+
+
+def restrict_written_only(services, clock, staff) -> int:
+    fields, errors = parse_entry({
+        "customer_ref": "QL-1", "name": "Pat Example", "phone_numbers": "07700 900123",
+        "categories": "aggressive_abusive", "reason": "Abuse of staff",
+        "decided_by": "manager@example.org", "decided_on": "2025-12-15",
+        "starts_on": "2026-01-01", "ends_on": "2027-12-31", "written_only": "yes",
+    })
+    assert not errors, errors
+    today = clock.now.astimezone(services.settings.tz).date()
+    return services.register.save(fields, "manager@example.org", clock.now, today).entry_id
+
+
+def recorded_batches(services) -> list[Batch]:
+    return [Batch.decode(fields) for _, fields in services.redis.xrange(STREAM_KEY)]
+
+
+def round_trips(services, monkeypatch) -> list[str]:
+    """Every command the call path's client sends to Redis, in order."""
+    services.redis.set(PUMP_KICK_KEY, "1", px=60_000)  # no pump kick in the figures
+    sent: list[str] = []
+    real = services.redis.execute_command
+
+    def counting(*args, **options):
+        sent.append(str(args[0]))
+        return real(*args, **options)
+
+    monkeypatch.setattr(services.redis, "execute_command", counting)
+    return sent
+
+
+@pytest.mark.parametrize("number", ["+447700900555", "anonymous"])
+def test_a_caller_not_on_the_register_costs_one_round_trip_to_redis(client, services, clock,
+                                                                    staff, monkeypatch, number):
+    restrict_written_only(services, clock, staff)
+    services.register.rebuild_cache(clock.now.date())
+    sent = round_trips(services, monkeypatch)
+    root = twiml(post(client, "/twilio/voice/incoming", incoming(number)))
+    assert root.find("Dial/Conference") is not None
+    assert sent == ["EVALSHA"]
+    (batch,) = recorded_batches(services)
+    decision = next(e for e in batch.events if e.kind == "decision")
+    assert decision.detail["outcome"] == ("centre" if number.startswith("+") else "withheld")
+
+
+def test_a_caller_on_the_register_is_decided_by_their_restriction(client, services, clock,
+                                                                  staff, monkeypatch):
+    entry_id = restrict_written_only(services, clock, staff)
+    services.register.rebuild_cache(clock.now.date())
+    sent = round_trips(services, monkeypatch)
+    root = twiml(post(client, "/twilio/voice/incoming", incoming("07700 900123")))
+    assert root.find("Dial") is None and "in writing" in ET.tostring(root, encoding="unicode")
+    assert sent == ["EVALSHA", "EVALSHA"], "the check, then the restriction's own decision"
+    (batch,) = recorded_batches(services)
+    lookup = next(e for e in batch.events if e.kind == "lookup")
+    assert lookup.detail == {"source": "cache", "failed": False, "entry_id": entry_id}
+    assert live_call(services.redis, SID)["outcome"] == "written_only"
+
+
+def test_an_incomplete_routing_cache_is_not_trusted_and_the_register_decides(client, services,
+                                                                             clock, staff):
+    entry_id = restrict_written_only(services, clock, staff)
+    services.redis.delete(CACHE_KEY)  # as during a first build, or after Redis lost its data
+    root = twiml(post(client, "/twilio/voice/incoming", incoming(POI)))
+    assert "in writing" in ET.tostring(root, encoding="unicode")
+    (batch,) = recorded_batches(services)
+    lookup = next(e for e in batch.events if e.kind == "lookup")
+    assert lookup.detail == {"source": "database", "failed": False, "entry_id": entry_id}
