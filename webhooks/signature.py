@@ -52,7 +52,9 @@ def _pairs(text: str, errors: str) -> Pairs:
     for field in text.split("&"):
         if field:
             name, _, value = field.partition("=")
-            pairs.append((_unescape(name, errors), _unescape(value, errors)))
+            if "%" in field or "+" in field:
+                name, value = _unescape(name, errors), _unescape(value, errors)
+            pairs.append((name, value))
     return pairs
 
 

@@ -65,6 +65,12 @@ def _connect(conference: str, *, wait_url: str, action_url: str, events_url: str
 
 def message(sentences: Iterable[str], *, offer_emergency: bool, menu_url: str) -> str:
     """Tell the caller something, offer the emergency option if on, then end the call."""
+    # Many callers hear the same words (written only, closed until 8 a.m.): build each once.
+    return _message(tuple(sentences), offer_emergency, menu_url)
+
+
+@lru_cache(maxsize=256)
+def _message(sentences: tuple[str, ...], offer_emergency: bool, menu_url: str) -> str:
     response = VoiceResponse()
     if offer_emergency:
         gather = Gather(num_digits=1, action=menu_url, method="POST",
@@ -99,6 +105,7 @@ def voicemail(*, action_url: str, recording_url: str,
     return str(response)
 
 
+@lru_cache(maxsize=4)
 def hold(music_url: str) -> str:
     """What a waiting caller hears; Twilio fetches it again when it ends."""
     response = VoiceResponse()

@@ -24,6 +24,7 @@ from callflow.phone import caller_key
 from service import clock
 from service.app import services_of
 from service.centre import centre_for
+from service.container import Services
 from store.call_events import Batch, CallEventSink, Effect, live_call
 from store.lookup import CallerLookup
 from webhooks import twilio_params as tp
@@ -118,10 +119,10 @@ def incoming():
         # Most callers are not on the register: decide as if this one is not, and let one
         # round trip to Redis both check and, if so, record that decision.
         unlisted = CallerLookup(number=number, withheld=False)
-        decision = _decide(sid, form, unlisted, now)
+        decision = _decide(s, sid, form, unlisted, now)
         try:
             recorded, cached = s.event_sink.emit_unless_listed(
-                number, _batch(sid, unlisted, decision, now))
+                number, _batch(s, sid, unlisted, decision, now))
         except (RedisError, OSError) as error:
             log.warning("routing cache unavailable, reading the database: %s",
                         type(error).__name__)
@@ -130,22 +131,24 @@ def incoming():
             return twiml.respond_text(_render(sid, decision))
         found = (s.lookup.from_cached(number, cached, today) if cached is not None
                  else s.lookup.from_database(number, today))
-    decision = _decide(sid, form, found, now)
-    if not _sink().emit(_batch(sid, found, decision, now)) and decision.connects:
+    decision = _decide(s, sid, form, found, now)
+    if not s.event_sink.emit(_batch(s, sid, found, decision, now)) and decision.connects:
         # No worker can dial anyone while Redis is down: take a message instead of leaving
         # the caller on hold music that nobody will answer.
         return twiml.respond_text(_trouble())
     return twiml.respond_text(_render(sid, decision))
 
 
-def _decide(sid: str, form: dict[str, str], found: CallerLookup, now: datetime) -> Decision:
+def _decide(s: Services, sid: str, form: dict[str, str], found: CallerLookup,
+            now: datetime) -> Decision:
     caller = Caller(call_sid=sid, number=found.number, called=form.get(tp.TO, ""),
                     withheld=found.withheld, restriction=found.restriction,
                     lookup_failed=found.failed, lookup_source=found.source)
-    return decide(caller, centre_for(_services().settings, now.year), now)
+    return decide(caller, centre_for(s.settings, now.year), now)
 
 
-def _batch(sid: str, found: CallerLookup, decision: Decision, now: datetime) -> Batch:
+def _batch(s: Services, sid: str, found: CallerLookup, decision: Decision,
+           now: datetime) -> Batch:
     live = {
         "state": "waiting" if decision.connects else "message",
         "outcome": decision.outcome.value,
@@ -156,13 +159,13 @@ def _batch(sid: str, found: CallerLookup, decision: Decision, now: datetime) -> 
         "started": now.isoformat(),
         "fallback_staff_id": str(decision.fallback_staff_id or ""),
     }
-    return Batch(sid, decision.events, _effects(sid, decision), live)
+    return Batch(sid, decision.events, _effects(s, sid, decision), live)
 
 
-def _effects(sid: str, decision: Decision) -> tuple[Effect, ...]:
+def _effects(s: Services, sid: str, decision: Decision) -> tuple[Effect, ...]:
     if not decision.connects:
         return ()
-    max_wait = _services().settings.max_wait_seconds
+    max_wait = s.settings.max_wait_seconds
     safety_net = Effect("workers.calls.offer_voicemail_if_waiting", "max-wait", (sid,), max_wait)
     if decision.outcome is Outcome.DESIGNATED_CONTACT:
         first = Effect("workers.calls.dial_staff", "dial:designated",

@@ -11,7 +11,7 @@ from datetime import timedelta
 import redis
 from rq import Queue, Retry
 
-from store.call_events import STREAM_KEY, Batch, Effect, drain_spool
+from store.call_events import PUMP_KICK_KEY, STREAM_KEY, Batch, Effect, drain_spool
 from store.call_log import CallLog
 from store.db import transaction
 from workers.context import services
@@ -65,13 +65,21 @@ def pump_events(batch_size: int = 500, max_rounds: int = 200) -> int:
     _ensure_group(client)
     consumer = f"{socket.gethostname()}-{os.getpid()}"
     seen = 0
+    looked_again = False
     for _ in range(max_rounds):
         _next, claimed, *_ = client.xautoclaim(STREAM_KEY, GROUP, consumer, CLAIM_IDLE_MS,
                                                "0-0", count=batch_size)
         fresh = client.xreadgroup(GROUP, consumer, {STREAM_KEY: ">"}, count=batch_size)
         entries = list(claimed) + [entry for _stream, items in fresh for entry in items]
         if not entries:
-            break
+            if looked_again:
+                break
+            # Let the next event kick a fresh pump, then look once more: an event written
+            # before this found the kick taken and is read now; one written after kicks anew.
+            client.delete(PUMP_KICK_KEY)
+            looked_again = True
+            continue
+        looked_again = False
         batches = [Batch.decode(fields) for _id, fields in entries if fields]
         with transaction(s.sessions) as session:
             CallLog(session).record(batches)
@@ -84,4 +92,6 @@ def pump_events(batch_size: int = 500, max_rounds: int = 200) -> int:
         pipe.xdel(STREAM_KEY, *ids)
         pipe.execute()
         seen += sum(len(b.events) for b in batches)
+    else:
+        client.delete(PUMP_KICK_KEY)  # stopped with work left: the next event kicks a pump
     return seen

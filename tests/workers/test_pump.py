@@ -102,3 +102,15 @@ def test_a_database_failure_keeps_events_pending_for_the_next_run(worker_service
     monkeypatch.setattr(pump, "CLAIM_IDLE_MS", 0)
     assert pump.pump_events() == 1
     assert counts(s) == (1, 1)
+
+
+def test_an_event_just_after_the_pump_finished_wakes_a_fresh_pump(worker_services):
+    # Kicks are rate-limited; without the pump letting go of the kick when it runs dry, a
+    # second call within that limit would wait for the next call or the periodic pump.
+    s = worker_services
+    s.event_sink.emit(batch(event("received", "received")))
+    kicks = [j for j in s.queue.job_ids if j.startswith("pump-")]
+    assert len(kicks) == 1
+    pump.pump_events()
+    s.event_sink.emit(batch(event("status", "status:completed", 1, status="completed")))
+    assert len([j for j in s.queue.job_ids if j.startswith("pump-")]) == 2
