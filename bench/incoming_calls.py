@@ -957,15 +957,19 @@ def _stubs(app, services, calls: list[SignedCall]) -> dict[str, object]:
     with warm caches and understate it; a profiler's own overhead distorts it."""
     from unittest import mock
 
+    from callflow.phone import caller_key
     from service import clock
+    from store.routing_cache import CACHE_KEY
     from webhooks import signature, voice
 
     today = clock.now_utc().astimezone(services.settings.tz).date()
-    forms = {c.body: signature._parse_form(c.body) for c in calls}
-    found = {}
-    for form, _ in forms.values():
-        raw = form.get("From")
-        found[raw] = services.lookup.lookup(raw, today)
+    forms = {c.body: signature.parse_form(c.body) for c in calls}
+    listed: dict[str, tuple[bool, bytes | None]] = {}
+    for pairs, _ in forms.values():
+        number = caller_key(dict(pairs).get("From"))
+        if number is not None:
+            value = services.redis.hget(CACHE_KEY, number)
+            listed[number] = (value is None, value)
     decisions: dict = {}
     real_decide = voice.decide
 
@@ -978,26 +982,23 @@ def _stubs(app, services, calls: list[SignedCall]) -> dict[str, object]:
     with app.app_context():
         connect = next(d for d in decisions_of(services, today) if d.connects)
         twiml_text = voice._render("CA" + "0" * 32, connect)
+    sink = services.event_sink
     return {
-        "signature check": lambda st: st.enter_context(
-            mock.patch.object(signature, "_signature_matches", lambda *a, **k: True)
-            if hasattr(signature, "_signature_matches") else
-            mock.patch("twilio.request_validator.RequestValidator.validate",
-                       lambda *a, **k: True)),
-        "form parse (_parse_form)": lambda st: st.enter_context(
-            mock.patch.object(signature, "_parse_form", forms.__getitem__)),
-        "register lookup (caller_key + HMGET round trip)": lambda st: st.enter_context(
-            mock.patch.object(services.lookup, "lookup", lambda raw, day: found[raw])),
+        "signature check (signature_matches)": lambda st: st.enter_context(
+            mock.patch.object(signature, "signature_matches", lambda *a, **k: True)),
+        "form parse (parse_form)": lambda st: st.enter_context(
+            mock.patch.object(signature, "parse_form", forms.__getitem__)),
+        "register check + record, one round trip (emit_unless_listed)": lambda st: (
+            st.enter_context(mock.patch.object(
+                sink, "emit_unless_listed", lambda number, batch: listed[number]))),
         "decide()": lambda st: st.enter_context(
             mock.patch.object(voice, "decide", remembered_decide)),
-        "events to Redis (encode + the round trip + pump kicks)": lambda st: st.enter_context(
-            mock.patch.object(services.event_sink, "emit", lambda batch: True)),
-        "  of which the RQ enqueues of the pump kick": lambda st: st.enter_context(
-            mock.patch.object(services.event_sink, "_kick_pump", lambda: None)),
+        "second round trip: listed and withheld callers (emit)": lambda st: st.enter_context(
+            mock.patch.object(sink, "emit", lambda batch: True)),
+        "RQ enqueues of the pump kick": lambda st: st.enter_context(
+            mock.patch.object(sink, "_kick_pump", lambda: None)),
         "TwiML rendering (_render)": lambda st: st.enter_context(
             mock.patch.object(voice, "_render", lambda sid, decision: twiml_text)),
-        "console's security headers (after_app_request)": lambda st: st.enter_context(
-            mock.patch("console.auth.add_security_headers", lambda response, url: response)),
     }
 
 
@@ -1049,22 +1050,19 @@ def ablation(app, services, calls: list[SignedCall], rounds: int = 11,
 PROFILE_FUNCTIONS = (
     ("whole request (Flask wsgi_app)", "flask/app.py", "wsgi_app"),
     ("  signature decorator, view included", "webhooks/signature.py", "checked"),
-    ("    signature check", ("webhooks/signature.py", "twilio/request_validator.py"),
-     ("_signature_matches", "validate")),
-    ("    form parse (_parse_form)", "webhooks/signature.py", "_parse_form"),
+    ("    signature check", "webhooks/signature.py", "signature_matches"),
+    ("    form parse (parse_form)", "webhooks/signature.py", "parse_form"),
     ("    view incoming()", "webhooks/voice.py", "incoming"),
-    ("      register lookup", "store/lookup.py", "lookup"),
-    ("        caller_key misses (phonenumbers)", "callflow/phone.py", "caller_key"),
-    ("        routing cache fetch (HMGET)", "store/routing_cache.py", "fetch"),
     ("      decide()", "callflow/decision.py", "decide"),
     ("      _effects()", "webhooks/voice.py", "_effects"),
-    ("      _emit(): events to Redis", "webhooks/voice.py", "_emit"),
+    ("      register check + record (emit_unless_listed)", "store/call_events.py",
+     "emit_unless_listed"),
+    ("      restriction from the cached value", "store/lookup.py", "from_cached"),
+    ("      second round trip (emit)", "store/call_events.py", "emit"),
     ("        Batch.encode (JSON)", "store/call_events.py", "encode"),
-    ("        the writes' round trip (pipeline or Lua script)",
-     ("redis/client.py", "redis/commands/core.py"), ("execute", "__call__")),
+    ("        Redis script calls (EVALSHA)", "redis/commands/core.py", "__call__"),
     ("        RQ enqueue of the pump kick", "store/call_events.py", "_kick_pump"),
     ("      _render(): TwiML", "webhooks/voice.py", "_render"),
-    ("        public_url", "webhooks/voice.py", "public_url"),
     ("      respond_text (Response)", "webhooks/twiml.py", "respond_text"),
 )
 
@@ -1088,7 +1086,7 @@ def profile_path(env: dict[str, str], callers: list[tuple[str, str]], count: int
     from store.call_events import PUMP_KICK_KEY, Batch
     from store.routing_cache import CACHE_KEY
     from webhooks import twiml
-    from webhooks.signature import _parse_form
+    from webhooks.signature import parse_form, signature_matches
     from webhooks.voice import _effects, _render
 
     services = Services(load_settings(env))
@@ -1157,7 +1155,7 @@ def profile_path(env: dict[str, str], callers: list[tuple[str, str]], count: int
     settings = services.settings
     url = BASE_URL + PATH
     validator = RequestValidator(TOKEN)
-    forms = [_parse_form(c.body)[0] for c in calls]
+    forms = [parse_form(c.body)[0] for c in calls]
     pairs = list(zip(forms, [c.signature for c in calls], strict=True))
     numbers = [number for kind, number in callers[:count] if kind != "withheld"]
     now = clock.now_utc()
@@ -1166,17 +1164,11 @@ def profile_path(env: dict[str, str], callers: list[tuple[str, str]], count: int
     hits = [n for n in numbers if cache.client.hexists(CACHE_KEY, n)]
     decoded_hits = [cache.fetch(n)[1] for n in hits[:200]]
     components: dict[str, dict[str, float]] = {}
-    from webhooks import signature as signature_module
-
-    matches = getattr(signature_module, "_signature_matches", None)
-    if matches is not None:
-        components["signature: the app's check (_signature_matches)"] = _per_call(
-            lambda p: matches(validator, url, p[0], p[1], "HMAC_SHA1"), pairs)
+    components["signature: the app's check (signature_matches)"] = _per_call(
+        lambda p: signature_matches(TOKEN, url, p[0], p[1]), pairs)
     components["signature: twilio's validate() (2 HMACs + urlparse)"] = _per_call(
-        lambda p: validator.validate(url, p[0], p[1]), pairs)
-    components["signature: one compute_signature()"] = _per_call(
-        lambda p: validator.compute_signature(url, p[0]), pairs)
-    components["form parse: _parse_form()"] = _per_call(lambda c: _parse_form(c.body), calls)
+        lambda p: validator.validate(url, dict(p[0]), p[1]), pairs)
+    components["form parse: parse_form()"] = _per_call(lambda c: parse_form(c.body), calls)
     components["phonenumbers: normalise()"] = _per_call(normalise, numbers[:2000],
                                                                       repeats=2)
     for n in numbers:
@@ -1203,7 +1195,7 @@ def profile_path(env: dict[str, str], callers: list[tuple[str, str]], count: int
     with app.test_request_context(PATH, method="POST", base_url=f"http://{HOST_HEADER}"):
         components["TwiML: _render() conference"] = _per_call(
             lambda _: _render(sid, decision), range(3000))
-        effects = _effects(sid, decision)
+        effects = _effects(services, sid, decision)
         components["respond_text(): the Response object"] = _per_call(
             twiml.respond_text, [_render(sid, decision)] * 3000)
     batch = Batch(sid, decision.events, effects, live)
@@ -1211,6 +1203,9 @@ def profile_path(env: dict[str, str], callers: list[tuple[str, str]], count: int
     sink = services.event_sink
     services.redis.set(PUMP_KICK_KEY, b"1", px=600_000)  # no kick: time the round trip alone
     components["Redis: emit(), the writes' round trip"] = _per_call(sink.emit, [batch] * 2000)
+    misses = [n for n in numbers if n not in set(hits)][:2000]
+    components["Redis: emit_unless_listed(), a caller not on the register"] = _per_call(
+        lambda n: sink.emit_unless_listed(n, batch), misses)
     components["Redis: RQ enqueue of a pump kick"] = _per_call(
         lambda _: sink._kick_pump(), range(300), repeats=2)
     clear_call_state(services.redis)
