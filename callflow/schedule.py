@@ -145,12 +145,13 @@ def next_opening(
     return None
 
 
+@lru_cache(maxsize=4096)
 def _openings_on(
     schedule: WeeklySchedule, day: date, tz: tzinfo, closed_dates: frozenset[date]
-) -> list[Opening]:
+) -> tuple[Opening, ...]:
     """The openings on one local date, overlapping or touching windows merged, in time order."""
     if day in closed_dates:
-        return []
+        return ()
     openings = []
     for start_minute, end_minute in _merged_ranges(schedule, day.weekday()):
         start = _instant(day, start_minute, tz)
@@ -158,7 +159,7 @@ def _openings_on(
         # A window lying wholly in the spring-forward gap has no real time to it.
         if start < end:
             openings.append(Opening(start.astimezone(tz), end.astimezone(tz)))
-    return openings
+    return tuple(openings)
 
 
 @lru_cache(maxsize=1024)

@@ -212,6 +212,14 @@ def _may_act(staff: Staff, call: CallContext) -> None:
         raise ApiError(403, "you are not on this call")
 
 
+def _acting_on(sid: str) -> tuple[Staff, CallContext]:
+    """Who is acting and the call they act on, once they are known to be allowed to."""
+    staff = _staff()
+    call = _call(sid)
+    _may_act(staff, call)
+    return staff, call
+
+
 def _public_url(path: str, sid: str) -> str:
     return f"{_services().settings.public_base_url}{path}?{urlencode({'call': sid})}"
 
@@ -416,9 +424,7 @@ def set_availability() -> Response:
 @roles_required(*ROLES)
 def give_warning(sid: str) -> Response:
     """Play the warning to the caller alone (policy 4.5) and log who gave it."""
-    staff = _staff()
-    call = _call(sid)
-    _may_act(staff, call)
+    staff, call = _acting_on(sid)
     key = ACTION_KEY.format(action="warning", sid=sid)
     stored = _stored_result(key)
     if stored is not None:
@@ -457,9 +463,7 @@ def give_warning(sid: str) -> Response:
 @roles_required(*ROLES)
 def end(sid: str) -> Response:
     """End the call with a reason: closing statement first, unless threats or violence (4.3)."""
-    staff = _staff()
-    call = _call(sid)
-    _may_act(staff, call)
+    staff, call = _acting_on(sid)
     body = _json_body()
     reason = _choice(body, "reason", END_REASONS)
     note = _text_field(body, "note", MAX_NOTE_CHARS)
@@ -527,9 +531,7 @@ def _report_key(kind: str, sid: str, staff: Staff, fingerprint: str) -> str:
 @roles_required(*ROLES)
 def report_incident(sid: str) -> Response:
     """Record an incident against the call for a manager's follow-up (policy 4.3)."""
-    staff = _staff()
-    call = _call(sid)
-    _may_act(staff, call)
+    staff, call = _acting_on(sid)
     body = _json_body()
     category = _choice(body, "category", INCIDENT_CATEGORIES)
     police_reference = _text_field(body, "police_reference", MAX_REFERENCE_CHARS)
@@ -560,9 +562,7 @@ def report_incident(sid: str) -> Response:
 @roles_required(*ROLES)
 def propose(sid: str) -> Response:
     """Propose the caller for the register; only a manager can decide (policy 5.2)."""
-    staff = _staff()
-    call = _call(sid)
-    _may_act(staff, call)
+    staff, call = _acting_on(sid)
     body = _json_body()
     reason = _text_field(body, "reason", MAX_TEXT_CHARS, required=True)
     categories = body.get("categories")

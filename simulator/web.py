@@ -282,6 +282,13 @@ def rest_create_call(account: str) -> Response:
     return response
 
 
+def _simulated(sid: str):
+    """The engine, the simulated call a REST sid belongs to, and its view (None, None if none)."""
+    engine = _simulator()
+    sim = engine.sim_for(sid) if SID.match(sid) else None
+    return engine, sim, (engine.view(sim) if sim else None)
+
+
 @simulator.route(f"{REST_PREFIX}/Calls/<sid>.json", methods=["GET", "POST"])
 @public
 def rest_call(account: str, sid: str) -> Response:
@@ -289,9 +296,7 @@ def rest_call(account: str, sid: str) -> Response:
     refused = _authenticated(account)
     if refused is not None:
         return refused
-    engine = _simulator()
-    sim = engine.sim_for(sid) if SID.match(sid) else None
-    view = engine.view(sim) if sim else None
+    engine, sim, view = _simulated(sid)
     status = (view or {}).get("calls", {}).get(sid, "queued" if sim else None)
     if sim is None or status is None:
         return _not_found()
@@ -313,9 +318,7 @@ def rest_conference(account: str, sid: str) -> Response:
     refused = _authenticated(account)
     if refused is not None:
         return refused
-    engine = _simulator()
-    sim = engine.sim_for(sid) if SID.match(sid) else None
-    view = engine.view(sim) if sim else None
+    engine, sim, view = _simulated(sid)
     if sim is None or sid not in (view or {}).get("conferences", {}):
         return _not_found()
     engine.submit(sim, {"do": "rest", "method": "POST", "path": _rest_path(), "params": _form()})

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import case, literal, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from store.call_events import Batch
-from store.models import Call, CallEvent
+from store.models import Call, CallEvent, UTCDateTime
 
 FINAL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
 
@@ -23,7 +23,7 @@ def _insert(session: Session, model):
 def summary_changes(kind: str, key: str, at: datetime, detail: dict) -> dict[str, object]:
     """What one event says about the call's summary row (each event sets its own columns)."""
     if kind == "received":
-        return {"started_at": at, "from_number": detail.get("from"),
+        return {"from_number": detail.get("from"),
                 "to_number": detail.get("to") or None, "withheld": bool(detail.get("withheld"))}
     if kind == "lookup":
         return {"entry_id": detail.get("entry_id"), "lookup_failed": bool(detail.get("failed"))}
@@ -62,9 +62,13 @@ class CallLog:
         for batch in batches:
             if not batch.events:
                 continue
-            self.session.execute(
-                _insert(self.session, Call).values(call_sid=batch.call_sid)
+            # A call starts at its earliest event: "received" when it lands, else whatever came
+            # first, so that a call whose first webhook was lost still appears in the log.
+            earliest = min(e.at for e in batch.events)
+            created = self.session.scalar(
+                _insert(self.session, Call).values(call_sid=batch.call_sid, started_at=earliest)
                 .on_conflict_do_nothing(index_elements=["call_sid"])
+                .returning(Call.call_sid)
             )
             rows = [{"event_key": f"{batch.call_sid}:{e.key}", "call_sid": batch.call_sid,
                      "kind": e.kind, "at": e.at, "detail": e.detail} for e in batch.events]
@@ -78,6 +82,11 @@ class CallLog:
                 if f"{batch.call_sid}:{event.key}" in inserted:
                     changes.update(summary_changes(event.kind, event.key, event.at, event.detail))
             new += len(inserted)
+            if not created and inserted:
+                at = literal(earliest, UTCDateTime())
+                changes["started_at"] = case(
+                    (or_(Call.started_at.is_(None), Call.started_at > at), at),
+                    else_=Call.started_at)
             if changes:
                 self.session.execute(
                     update(Call).where(Call.call_sid == batch.call_sid).values(**changes)

@@ -99,7 +99,7 @@ class CallRow:
 
     id: int
     call_sid: str
-    started_at: datetime  # None only while a call's "received" event has yet to land
+    started_at: datetime  # its earliest event: "received", or what came first if that was lost
     ended_at: datetime | None
     from_number: str | None
     withheld: bool

@@ -113,6 +113,7 @@ def incoming():
     today = now.astimezone(s.settings.tz).date()
     raw_from = form.get(tp.FROM)
     number = caller_key(raw_from)
+    redis_answered = True
     if number is None:
         found = s.lookup.without_number(raw_from)
     else:
@@ -126,13 +127,19 @@ def incoming():
         except (RedisError, OSError) as error:
             log.warning("routing cache unavailable, reading the database: %s",
                         type(error).__name__)
-            recorded, cached = False, None
+            recorded, cached, redis_answered = False, None, False
         if recorded:
             return twiml.respond_text(_render(sid, decision))
         found = (s.lookup.from_cached(number, cached, today) if cached is not None
                  else s.lookup.from_database(number, today))
     decision = _decide(s, sid, form, found, now)
-    if not s.event_sink.emit(_batch(s, sid, found, decision, now)) and decision.connects:
+    batch = _batch(s, sid, found, decision, now)
+    if redis_answered:
+        delivered = s.event_sink.emit(batch)
+    else:
+        s.event_sink.spool(batch)  # Redis has just failed: the caller does not wait for it twice
+        delivered = False
+    if not delivered and decision.connects:
         # No worker can dial anyone while Redis is down: take a message instead of leaving
         # the caller on hold music that nobody will answer.
         return twiml.respond_text(_trouble())

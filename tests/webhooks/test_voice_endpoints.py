@@ -132,13 +132,16 @@ def test_the_fallback_url_answers_without_redis_or_a_database(tmp_path, settings
 
 
 def test_with_redis_down_a_caller_is_never_left_waiting_and_events_are_spooled(
-        tmp_path, settings, services, clock, more_services):
+        tmp_path, settings, services, clock, more_services, monkeypatch):
 
-    down = settings.with_overrides(redis_url="redis://127.0.0.1:1/0", var_dir=tmp_path / "v")
-    app = create_app(services=more_services(down))
-    root = twiml(post(app.test_client(), "/twilio/voice/incoming", incoming("+447700900555")))
+    down = more_services(settings.with_overrides(redis_url="redis://127.0.0.1:1/0",
+                                                 var_dir=tmp_path / "v"))
+    sent = round_trips(down, monkeypatch, suppress_kick=False)
+    root = twiml(post(create_app(services=down).test_client(), "/twilio/voice/incoming",
+                      incoming("+447700900555")))
     assert root.find("Record") is not None, "nobody can be dialled, so a message is taken"
     assert list((tmp_path / "v" / "spool").glob("*.jsonl"))
+    assert sent == ["EVALSHA"], "a caller waits for a failing Redis once, not twice"
 
 
 def test_the_cached_conference_twiml_is_what_the_library_builds_for_each_call():
@@ -178,9 +181,10 @@ def recorded_batches(services) -> list[Batch]:
     return [Batch.decode(fields) for _, fields in services.redis.xrange(STREAM_KEY)]
 
 
-def round_trips(services, monkeypatch) -> list[str]:
-    """Every command the call path's client sends to Redis, in order."""
-    services.redis.set(PUMP_KICK_KEY, "1", px=60_000)  # no pump kick in the figures
+def round_trips(services, monkeypatch, *, suppress_kick: bool = True) -> list[str]:
+    """Every command the call path's client sends to Redis, in order (pump kicks left out)."""
+    if suppress_kick:
+        services.redis.set(PUMP_KICK_KEY, "1", px=60_000)
     sent: list[str] = []
     real = services.redis.execute_command
 

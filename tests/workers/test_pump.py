@@ -114,3 +114,19 @@ def test_an_event_just_after_the_pump_finished_wakes_a_fresh_pump(worker_service
     pump.pump_events()
     s.event_sink.emit(batch(event("status", "status:completed", 1, status="completed")))
     assert len([j for j in s.queue.job_ids if j.startswith("pump-")]) == 2
+
+
+def test_a_call_whose_first_webhook_was_lost_still_starts_at_its_earliest_event(worker_services):
+    s = worker_services
+    s.event_sink.emit(batch(event("status", "status:completed", 9, status="completed")))
+    pump.pump_events()
+    s.event_sink.emit(batch(event("connected", "connected:7", 2, staff_id=None)))
+    pump.pump_events()
+    with s.sessions() as session:
+        assert session.scalar(select(Call.started_at)) == NOW + timedelta(minutes=2)
+    s.event_sink.emit(batch(event("received", "received", 0, **{"from": "+447700900123"})))
+    s.event_sink.emit(batch(event("status", "status:ringing", 5, status="ringing")))
+    pump.pump_events()
+    with s.sessions() as session:
+        call = session.scalar(select(Call))
+    assert (call.started_at, call.from_number) == (NOW, "+447700900123")
