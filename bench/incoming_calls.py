@@ -960,7 +960,7 @@ def _stubs(app, services, calls: list[SignedCall]) -> dict[str, object]:
     from callflow.phone import caller_key
     from service import clock
     from store.routing_cache import CACHE_KEY
-    from webhooks import signature, voice
+    from webhooks import incoming, signature, voice
 
     today = clock.now_utc().astimezone(services.settings.tz).date()
     forms = {c.body: signature.parse_form(c.body) for c in calls}
@@ -971,7 +971,7 @@ def _stubs(app, services, calls: list[SignedCall]) -> dict[str, object]:
             value = services.redis.hget(CACHE_KEY, number)
             listed[number] = (value is None, value)
     decisions: dict = {}
-    real_decide = voice.decide
+    real_decide = incoming.decide
 
     def remembered_decide(caller, centre, now, digits=""):
         key = (caller.number, caller.withheld, caller.restriction, caller.lookup_failed, digits)
@@ -981,7 +981,7 @@ def _stubs(app, services, calls: list[SignedCall]) -> dict[str, object]:
 
     with app.app_context():
         connect = next(d for d in decisions_of(services, today) if d.connects)
-        twiml_text = voice._render("CA" + "0" * 32, connect)
+        twiml_text = voice.render_decision(services.settings, "CA" + "0" * 32, connect)
     sink = services.event_sink
     return {
         "signature check (signature_matches)": lambda st: st.enter_context(
@@ -992,13 +992,13 @@ def _stubs(app, services, calls: list[SignedCall]) -> dict[str, object]:
             st.enter_context(mock.patch.object(
                 sink, "emit_unless_listed", lambda number, batch: listed[number]))),
         "decide()": lambda st: st.enter_context(
-            mock.patch.object(voice, "decide", remembered_decide)),
+            mock.patch.object(incoming, "decide", remembered_decide)),
         "second round trip: listed and withheld callers (emit)": lambda st: st.enter_context(
             mock.patch.object(sink, "emit", lambda batch: True)),
         "RQ enqueues of the pump kick": lambda st: st.enter_context(
             mock.patch.object(sink, "_kick_pump", lambda: None)),
-        "TwiML rendering (_render)": lambda st: st.enter_context(
-            mock.patch.object(voice, "_render", lambda sid, decision: twiml_text)),
+        "TwiML rendering (render_decision)": lambda st: st.enter_context(
+            mock.patch.object(incoming, "render_decision", lambda *a: twiml_text)),
     }
 
 
@@ -1012,7 +1012,7 @@ def ablation(app, services, calls: list[SignedCall], rounds: int = 11,
 
     parts = _stubs(app, services, calls)
     sample = calls[:per_run]
-    all_stubbed = "what remains with all of them stubbed (Flask, Werkzeug, view glue)"
+    all_stubbed = "what remains with all of them stubbed (WSGI handling, glue)"
 
     def measure(chosen) -> tuple[float, float]:
         environs = [_environ(c) for c in sample]
@@ -1048,13 +1048,12 @@ def ablation(app, services, calls: list[SignedCall], rounds: int = 11,
 
 # (label, file suffix(es), function name(s)) of the call path, for the cProfile breakdown.
 PROFILE_FUNCTIONS = (
-    ("whole request (Flask wsgi_app)", "flask/app.py", "wsgi_app"),
-    ("  signature decorator, view included", "webhooks/signature.py", "checked"),
-    ("    signature check", "webhooks/signature.py", "signature_matches"),
-    ("    form parse (parse_form)", "webhooks/signature.py", "parse_form"),
-    ("    view incoming()", "webhooks/voice.py", "incoming"),
+    ("whole request (IncomingCalls)", "webhooks/incoming.py", "__call__"),
+    ("  signature check", "webhooks/signature.py", "signature_matches"),
+    ("  form parse (parse_form)", "webhooks/signature.py", "parse_form"),
+    ("    answer_incoming()", "webhooks/incoming.py", "answer_incoming"),
     ("      decide()", "callflow/decision.py", "decide"),
-    ("      _effects()", "webhooks/voice.py", "_effects"),
+    ("      _effects()", "webhooks/incoming.py", "_effects"),
     ("      register check + record (emit_unless_listed)", "store/call_events.py",
      "emit_unless_listed"),
     ("      restriction from the cached value", "store/lookup.py", "from_cached"),
@@ -1062,8 +1061,7 @@ PROFILE_FUNCTIONS = (
     ("        Batch.encode (JSON)", "store/call_events.py", "encode"),
     ("        Redis script calls (EVALSHA)", "redis/commands/core.py", "__call__"),
     ("        RQ enqueue of the pump kick", "store/call_events.py", "_kick_pump"),
-    ("      _render(): TwiML", "webhooks/voice.py", "_render"),
-    ("      respond_text (Response)", "webhooks/twiml.py", "respond_text"),
+    ("      render_decision(): TwiML", "webhooks/voice.py", "render_decision"),
 )
 
 
@@ -1085,9 +1083,9 @@ def profile_path(env: dict[str, str], callers: list[tuple[str, str]], count: int
     from service.container import Services
     from store.call_events import PUMP_KICK_KEY, Batch
     from store.routing_cache import CACHE_KEY
-    from webhooks import twiml
+    from webhooks.incoming import _effects
     from webhooks.signature import parse_form, signature_matches
-    from webhooks.voice import _effects, _render
+    from webhooks.voice import render_decision
 
     services = Services(load_settings(env))
     app = create_app(services=services)
@@ -1192,12 +1190,9 @@ def profile_path(env: dict[str, str], callers: list[tuple[str, str]], count: int
     live = {"state": "waiting", "outcome": "centre", "from": "+441134900000", "withheld": "0",
             "lookup_failed": "0", "entry_id": "", "started": now.isoformat(),
             "fallback_staff_id": ""}
-    with app.test_request_context(PATH, method="POST", base_url=f"http://{HOST_HEADER}"):
-        components["TwiML: _render() conference"] = _per_call(
-            lambda _: _render(sid, decision), range(3000))
-        effects = _effects(services, sid, decision)
-        components["respond_text(): the Response object"] = _per_call(
-            twiml.respond_text, [_render(sid, decision)] * 3000)
+    components["TwiML: render_decision() conference"] = _per_call(
+        lambda _: render_decision(settings, sid, decision), range(3000))
+    effects = _effects(services, sid, decision)
     batch = Batch(sid, decision.events, effects, live)
     components["events: Batch.encode() (JSON)"] = _per_call(lambda b: b.encode(), [batch] * 3000)
     sink = services.event_sink

@@ -33,9 +33,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from console.workspace import workspace
     from simulator.web import simulator
     from webhooks.announcements import announcements
+    from webhooks.incoming import IncomingCalls
     from webhooks.voice import voice
 
     app.register_blueprint(voice)
+    app.wsgi_app = IncomingCalls(app.wsgi_app, services)  # type: ignore[method-assign]
     app.register_blueprint(announcements)
     app.register_blueprint(auth)
     app.register_blueprint(api)

@@ -87,6 +87,35 @@ def signature_matches(token: str, url: str, pairs: Iterable[tuple[str, str]], si
     return validator.validate(url, MultiDict(pairs), signature, algorithm)
 
 
+class Refused(Exception):
+    """A webhook refused before anything reads it: the HTTP status and why."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def verified_form(token: str, url: str, body: bytes, signature: str,
+                  signature_settings: str | None = None) -> dict[str, str]:
+    """The parameters (the first value of each) of a body Twilio signed for url.
+
+    Raises Refused: 403 for a missing or wrong signature, then 400 for a body that is not UTF-8.
+    """
+    if not signature:
+        raise Refused(403, "missing X-Twilio-Signature")
+    pairs, utf8 = parse_form(body)
+    if not signature_matches(token, url, pairs, signature,
+                             get_signature_algorithm(signature_settings)):
+        raise Refused(403, "the X-Twilio-Signature does not match")
+    if not utf8:
+        raise Refused(400, "the request body is not valid UTF-8")
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        form.setdefault(name, value)
+    return form
+
+
 def twilio_signed(view):
     """Refuse (403) any request whose X-Twilio-Signature does not match; write nothing."""
 
@@ -94,20 +123,16 @@ def twilio_signed(view):
     def checked(*args, **kwargs):
         if (request.content_length or 0) > MAX_WEBHOOK_BYTES:
             abort(413)
-        signature = request.headers.get(SIGNATURE_HEADER, "")
-        if not signature:
-            abort(403)
-        pairs, utf8 = parse_form(request.get_data()) if request.method == "POST" else ([], True)
-        algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
-        token = services_of(current_app).settings.twilio_auth_token
-        if not signature_matches(token, signed_url(), pairs, signature, algorithm):
-            abort(403)
-        if not utf8:
-            raise BadRequest("the request body is not valid UTF-8")
-        form: dict[str, str] = {}
-        for name, value in pairs:
-            form.setdefault(name, value)
-        g.twilio_form = form
+        body = request.get_data() if request.method == "POST" else b""
+        try:
+            g.twilio_form = verified_form(
+                services_of(current_app).settings.twilio_auth_token, signed_url(), body,
+                request.headers.get(SIGNATURE_HEADER, ""),
+                request.headers.get(SIGNATURE_SETTINGS_HEADER))
+        except Refused as refused:
+            if refused.status == 400:
+                raise BadRequest(refused.message) from None
+            abort(refused.status)
         return view(*args, **kwargs)
 
     return checked

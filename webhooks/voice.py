@@ -1,14 +1,12 @@
-"""Twilio voice webhooks: look up, ask the core, hand effects to the workers, answer TwiML."""
+"""Twilio's voice webhooks after the incoming call (webhooks/incoming.py): record, answer TwiML."""
 
 from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime
 from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, request
-from redis import RedisError
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from callflow.decision import (
@@ -20,13 +18,11 @@ from callflow.decision import (
     after_unanswered,
     decide,
 )
-from callflow.phone import caller_key
+from config.settings import Settings
 from service import clock
 from service.app import services_of
 from service.centre import centre_for
-from service.container import Services
 from store.call_events import Batch, CallEventSink, Effect, live_call
-from store.lookup import CallerLookup
 from webhooks import twilio_params as tp
 from webhooks import twiml
 from webhooks.signature import twilio_form, twilio_signed
@@ -50,11 +46,15 @@ def _sink() -> CallEventSink:
     return _services().event_sink
 
 
+def voice_url(base_url: str, path: str, **query: object) -> str:
+    """An absolute URL of a voice webhook, for Twilio to call back."""
+    suffix = f"?{urlencode(query)}" if query else ""
+    return f"{base_url}/twilio/voice{path}{suffix}"
+
+
 def public_url(path: str, **query: object) -> str:
     """An absolute URL Twilio can call back, on PUBLIC_BASE_URL."""
-    base = _services().settings.public_base_url
-    suffix = f"?{urlencode(query)}" if query else ""
-    return f"{base}/twilio/voice{path}{suffix}"
+    return voice_url(_services().settings.public_base_url, path, **query)
 
 
 def _param(source, name: str, pattern: re.Pattern[str], *, required: bool = True) -> str:
@@ -85,12 +85,29 @@ def _emit(sid: str, *events: Event, effects: tuple[Effect, ...] = (),
     return _sink().emit(Batch(sid, tuple(events), effects, live or {}))
 
 
-def _trouble() -> str:
-    settings = _services().settings
+def trouble_twiml(settings: Settings) -> str:
+    """What a caller hears when something failed: an apology, the emergency option, voicemail."""
+    base = settings.public_base_url
     return twiml.trouble(
-        emergency_number=settings.emergency_number, menu_url=public_url("/menu"),
-        action_url=public_url("/recorded"), recording_url=public_url("/recording"),
+        emergency_number=settings.emergency_number, menu_url=voice_url(base, "/menu"),
+        action_url=voice_url(base, "/recorded"), recording_url=voice_url(base, "/recording"),
     )
+
+
+def render_decision(settings: Settings, sid: str, decision: Decision) -> str:
+    """The TwiML that carries out a decision of the core."""
+    base = settings.public_base_url
+    if decision.connects:
+        return twiml.connect(sid, base_url=base)
+    if decision.outcome is Outcome.EMERGENCY:
+        return twiml.emergency(settings.emergency_number,
+                               action_url=voice_url(base, "/emergency-ended", call=sid))
+    return twiml.message(decision.message, offer_emergency=decision.offer_emergency,
+                         menu_url=voice_url(base, "/menu"))
+
+
+def _trouble() -> str:
+    return trouble_twiml(_services().settings)
 
 
 @voice.errorhandler(Exception)
@@ -100,96 +117,6 @@ def _never_fail_a_caller(error: Exception):
         return error
     log.exception("voice webhook failed; answering with the trouble route")
     return twiml.respond_text(_trouble())
-
-
-@voice.post("/incoming")
-@twilio_signed
-def incoming():
-    """A new call to the contact centre."""
-    form = twilio_form()
-    sid = _call_sid()
-    s = _services()
-    now = clock.now_utc()
-    today = now.astimezone(s.settings.tz).date()
-    raw_from = form.get(tp.FROM)
-    number = caller_key(raw_from)
-    redis_answered = True
-    if number is None:
-        found = s.lookup.without_number(raw_from)
-    else:
-        # Most callers are not on the register: decide as if this one is not, and let one
-        # round trip to Redis both check and, if so, record that decision.
-        unlisted = CallerLookup(number=number, withheld=False)
-        decision = _decide(s, sid, form, unlisted, now)
-        try:
-            recorded, cached = s.event_sink.emit_unless_listed(
-                number, _batch(s, sid, unlisted, decision, now))
-        except (RedisError, OSError) as error:
-            log.warning("routing cache unavailable, reading the database: %s",
-                        type(error).__name__)
-            recorded, cached, redis_answered = False, None, False
-        if recorded:
-            return twiml.respond_text(_render(sid, decision))
-        found = (s.lookup.from_cached(number, cached, today) if cached is not None
-                 else s.lookup.from_database(number, today))
-    decision = _decide(s, sid, form, found, now)
-    batch = _batch(s, sid, found, decision, now)
-    if redis_answered:
-        delivered = s.event_sink.emit(batch)
-    else:
-        s.event_sink.spool(batch)  # Redis has just failed: the caller does not wait for it twice
-        delivered = False
-    if not delivered and decision.connects:
-        # No worker can dial anyone while Redis is down: take a message instead of leaving
-        # the caller on hold music that nobody will answer.
-        return twiml.respond_text(_trouble())
-    return twiml.respond_text(_render(sid, decision))
-
-
-def _decide(s: Services, sid: str, form: dict[str, str], found: CallerLookup,
-            now: datetime) -> Decision:
-    caller = Caller(call_sid=sid, number=found.number, called=form.get(tp.TO, ""),
-                    withheld=found.withheld, restriction=found.restriction,
-                    lookup_failed=found.failed, lookup_source=found.source)
-    return decide(caller, centre_for(s.settings, now.year), now)
-
-
-def _batch(s: Services, sid: str, found: CallerLookup, decision: Decision,
-           now: datetime) -> Batch:
-    live = {
-        "state": "waiting" if decision.connects else "message",
-        "outcome": decision.outcome.value,
-        "from": found.number or "",
-        "withheld": "1" if found.withheld else "0",
-        "lookup_failed": "1" if found.failed else "0",
-        "entry_id": str(found.restriction.entry_id) if found.restriction else "",
-        "started": now.isoformat(),
-        "fallback_staff_id": str(decision.fallback_staff_id or ""),
-    }
-    return Batch(sid, decision.events, _effects(s, sid, decision), live)
-
-
-def _effects(s: Services, sid: str, decision: Decision) -> tuple[Effect, ...]:
-    if not decision.connects:
-        return ()
-    max_wait = s.settings.max_wait_seconds
-    safety_net = Effect("workers.calls.offer_voicemail_if_waiting", "max-wait", (sid,), max_wait)
-    if decision.outcome is Outcome.DESIGNATED_CONTACT:
-        first = Effect("workers.calls.dial_staff", "dial:designated",
-                       (sid, decision.staff_id, Leg.DESIGNATED.value))
-    else:
-        first = Effect("workers.calls.dispatch_to_pool", "dispatch:0", (sid, 0))
-    return first, safety_net
-
-
-def _render(sid: str, decision: Decision) -> str:
-    if decision.connects:
-        return twiml.connect(sid, base_url=_services().settings.public_base_url)
-    if decision.outcome is Outcome.EMERGENCY:
-        return twiml.emergency(_services().settings.emergency_number,
-                               action_url=public_url("/emergency-ended", call=sid))
-    return twiml.message(decision.message, offer_emergency=decision.offer_emergency,
-                         menu_url=public_url("/menu"))
 
 
 @voice.post("/menu")
@@ -205,7 +132,7 @@ def menu():
                       digits=digits or "none")
     _emit(sid, *decision.events)
     if decision.outcome is Outcome.EMERGENCY:
-        return twiml.respond_text(_render(sid, decision))
+        return twiml.respond_text(render_decision(s.settings, sid, decision))
     return twiml.respond_text(twiml.goodbye())
 
 

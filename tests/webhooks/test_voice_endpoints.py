@@ -233,3 +233,26 @@ def test_an_incomplete_routing_cache_is_not_trusted_and_the_register_decides(cli
     (batch,) = recorded_batches(services)
     lookup = next(e for e in batch.events if e.kind == "lookup")
     assert lookup.detail == {"source": "database", "failed": False, "entry_id": entry_id}
+
+
+# --- the incoming call's own WSGI handler, in front of Flask ----------------------------------
+
+
+def test_the_incoming_call_url_takes_post_only(client):
+    response = client.get("/twilio/voice/incoming")
+    assert response.status_code == 405 and response.headers["Allow"] == "POST"
+
+
+def test_an_incoming_call_url_with_a_query_string_is_signed_with_it(client, services):
+    # A number configured as .../incoming?line=repairs: Twilio signs the URL as configured.
+    good = post(client, "/twilio/voice/incoming", incoming(), query="line=repairs%20desk")
+    assert twiml(good).find("Dial/Conference") is not None
+    unsigned_query = post(client, "/twilio/voice/incoming", incoming(), query="line=x",
+                          signature=sign(f"{BASE}/twilio/voice/incoming", incoming()))
+    assert unsigned_query.status_code == 403
+
+
+def test_the_other_voice_webhooks_still_reach_flask(client):
+    response = client.get("/twilio/voice/incoming/more")
+    assert response.status_code == 404
+    assert twiml(post(client, "/twilio/voice/hold", {"CallSid": SID})).find("Play") is not None
