@@ -688,9 +688,9 @@ def db_client_ids(client) -> set[int]:
 
 def clear_call_state(client) -> None:
     """Drop the event stream, live calls and RQ jobs between phases; keep the routing cache."""
-    from store.call_events import PUMP_KICK_KEY, STREAM_KEY
+    from store.call_events import STREAM_KEY
 
-    client.unlink(STREAM_KEY, PUMP_KICK_KEY)
+    client.unlink(STREAM_KEY)
     for pattern in ("callflow:live:*", "rq:*"):
         batch = []
         for key in client.scan_iter(pattern, count=10_000):
@@ -995,8 +995,6 @@ def _stubs(app, services, calls: list[SignedCall]) -> dict[str, object]:
             mock.patch.object(incoming, "decide", remembered_decide)),
         "second round trip: listed and withheld callers (emit)": lambda st: st.enter_context(
             mock.patch.object(sink, "emit", lambda batch: True)),
-        "RQ enqueues of the pump kick": lambda st: st.enter_context(
-            mock.patch.object(sink, "_kick_pump", lambda: None)),
         "TwiML rendering (render_decision)": lambda st: st.enter_context(
             mock.patch.object(incoming, "render_decision", lambda *a: twiml_text)),
     }
@@ -1060,7 +1058,6 @@ PROFILE_FUNCTIONS = (
     ("      second round trip (emit)", "store/call_events.py", "emit"),
     ("        Batch.encode (JSON)", "store/call_events.py", "encode"),
     ("        Redis script calls (EVALSHA)", "redis/commands/core.py", "__call__"),
-    ("        RQ enqueue of the pump kick", "store/call_events.py", "_kick_pump"),
     ("      render_decision(): TwiML", "webhooks/voice.py", "render_decision"),
 )
 
@@ -1081,7 +1078,7 @@ def profile_path(env: dict[str, str], callers: list[tuple[str, str]], count: int
     from service.app import create_app
     from service.centre import centre_for
     from service.container import Services
-    from store.call_events import PUMP_KICK_KEY, Batch
+    from store.call_events import Batch
     from store.routing_cache import CACHE_KEY
     from webhooks.incoming import _effects
     from webhooks.signature import parse_form, signature_matches
@@ -1196,13 +1193,10 @@ def profile_path(env: dict[str, str], callers: list[tuple[str, str]], count: int
     batch = Batch(sid, decision.events, effects, live)
     components["events: Batch.encode() (JSON)"] = _per_call(lambda b: b.encode(), [batch] * 3000)
     sink = services.event_sink
-    services.redis.set(PUMP_KICK_KEY, b"1", px=600_000)  # no kick: time the round trip alone
     components["Redis: emit(), the writes' round trip"] = _per_call(sink.emit, [batch] * 2000)
     misses = [n for n in numbers if n not in set(hits)][:2000]
     components["Redis: emit_unless_listed(), a caller not on the register"] = _per_call(
         lambda n: sink.emit_unless_listed(n, batch), misses)
-    components["Redis: RQ enqueue of a pump kick"] = _per_call(
-        lambda _: sink._kick_pump(), range(300), repeats=2)
     clear_call_state(services.redis)
     out["components_us"] = components
     services.engine.dispose()

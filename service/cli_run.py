@@ -1,8 +1,10 @@
-"""The `callflow worker`, `callflow scheduler` and `callflow run` commands."""
+"""The `callflow pump`, `callflow worker`, `callflow scheduler` and `callflow run` commands."""
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import click
 from rq import Worker
@@ -11,6 +13,8 @@ from rq.cron import CronScheduler
 from config.settings import SettingsError, load_settings
 from service.container import QUEUE_NAME, Services
 from service.runner import run_service
+from workers.context import use_services
+from workers.pump import run_pump
 
 CRON_CONFIG = "workers.cron"
 
@@ -20,6 +24,16 @@ def _services() -> Services:
         return Services(load_settings())
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
+
+
+@click.command()
+def pump() -> None:
+    """Move call events into the call log and start their jobs as they arrive (Ctrl-C stops)."""
+    use_services(_services())
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    run_pump(stop)
 
 
 @click.command()
@@ -44,7 +58,7 @@ def scheduler() -> None:
     "--web-workers", default=2, show_default=True, type=click.IntRange(1), help="gunicorn workers."
 )
 def run(host: str, port: int, web_workers: int) -> None:
-    """Run the whole service in the foreground: web, worker and scheduler (Ctrl-C stops it)."""
+    """Run the whole service in the foreground: web, pump, worker, scheduler (Ctrl-C stops it)."""
     try:
         status = run_service(host, port, web_workers, click.echo)
     except SettingsError as error:
@@ -52,7 +66,7 @@ def run(host: str, port: int, web_workers: int) -> None:
     sys.exit(status)
 
 
-COMMANDS = (worker, scheduler, run)
+COMMANDS = (pump, worker, scheduler, run)
 
 
 @click.group()

@@ -94,7 +94,7 @@ class Services:
     @cached_property
     def event_sink(self) -> CallEventSink:
         """Where the call path writes call events and effects (Redis, or a spool on disk)."""
-        return CallEventSink(self.redis, self.settings.var_dir / "spool", QUEUE_NAME)
+        return CallEventSink(self.redis, self.settings.var_dir / "spool")
 
     @cached_property
     def routing_cache(self) -> RoutingCache:

@@ -1,4 +1,4 @@
-"""Runs the whole service in the foreground: Redis, schema and demo data, web, worker, scheduler."""
+"""Runs the whole service in the foreground: Redis, schema, demo data and every process."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def browser_url(host: str, port: int) -> str:
 
 
 def commands(host: str, port: int, web_workers: int) -> dict[str, list[str]]:
-    """The web server, the RQ worker and the cron scheduler, by name."""
+    """The web server, the call-event pump, the RQ worker and the cron scheduler, by name."""
     python = sys.executable
     return {
         "web": [
@@ -68,6 +68,7 @@ def commands(host: str, port: int, web_workers: int) -> dict[str, list[str]]:
             "--graceful-timeout", str(WEB_GRACEFUL_SECONDS),
             "--access-logfile", "-",
         ],
+        "pump": [python, "-m", "service.cli_run", "pump"],
         "worker": [python, "-m", "service.cli_run", "worker"],
         "scheduler": [python, "-m", "service.cli_run", "scheduler"],
     }  # fmt: skip
@@ -113,7 +114,7 @@ def banner(settings: Settings, base_url: str, redis_url: str, seeded: bool) -> s
         f"  database    {where or database.render_as_string(hide_password=True)}",
         f"  redis       {'embedded, ' if settings.embedded_redis else ''}{redis_url}",
         f"  data dir    {settings.var_dir}",
-        "  logs        this terminal (web access log, worker, scheduler)",
+        "  logs        this terminal (web access log, pump, worker, scheduler)",
         f"  open        {settings.opening_hours} (to try calls at any hour: "
         "CALLFLOW_OPENING_HOURS='Mon-Sun 00:00-24:00' make run)",
         "",

@@ -13,7 +13,6 @@ from datetime import datetime
 from pathlib import Path
 
 import redis
-from rq import Queue, Retry
 
 from callflow.decision import Event
 from store.routing_cache import CACHE_KEY, READY_FIELD
@@ -21,33 +20,30 @@ from store.routing_cache import CACHE_KEY, READY_FIELD
 log = logging.getLogger(__name__)
 
 STREAM_KEY = "callflow:events"
-PUMP_KICK_KEY = "callflow:events:kick"
 LIVE_KEY = "callflow:live:{sid}"
 LIVE_TTL_SECONDS = 6 * 3600
-PUMP_JOB = "workers.pump.pump_events"
 ORPHAN_AFTER_SECONDS = 60
 
 
-# One round trip for a request's writes: the stream entry, the live state, and whether this
-# request should kick the pump (at most a few times a second across the service).
-# KEYS: stream, live hash, kick. ARGV: sid, events, effects, live TTL, then live field/value pairs.
+# One round trip for a request's writes: the stream entry and the live state. The standing pump
+# (workers/pump.py) is blocked on the stream and takes the entry at once.
+# KEYS: stream, live hash. ARGV: sid, events, effects, live TTL, then live field/value pairs.
 _EMIT = """
 redis.call('XADD', KEYS[1], '*', 'sid', ARGV[1], 'events', ARGV[2], 'effects', ARGV[3])
 if #ARGV > 4 then
   redis.call('HSET', KEYS[2], unpack(ARGV, 5))
   redis.call('EXPIRE', KEYS[2], ARGV[4])
 end
-if redis.call('SET', KEYS[3], '1', 'NX', 'PX', 250) then return 1 end
 return 0
 """
 
 # The register check and the writes in the same round trip, for a caller the request has decided
 # as if they were not on the register (most callers are not). KEYS as _EMIT, then the routing
 # hash; ARGV as _EMIT, then the number. Returns the number's routing value (bytes) when it is on
-# the register and -1 when the hash is incomplete, having written nothing; else what _EMIT does.
+# the register and -1 when the hash is incomplete, having written nothing; else 0, as _EMIT.
 _EMIT_UNLESS_LISTED = """
 local number = table.remove(ARGV)
-local found = redis.call('HMGET', KEYS[4], number, '""" + READY_FIELD + """')
+local found = redis.call('HMGET', KEYS[3], number, '""" + READY_FIELD + """')
 if not found[2] then return -1 end
 if found[1] then return found[1] end
 """ + _EMIT
@@ -107,10 +103,9 @@ class Batch:
 class CallEventSink:
     """Writes a request's events and effects in one pipelined round trip, or spools them."""
 
-    def __init__(self, client: redis.Redis, spool_dir: Path, queue_name: str):
+    def __init__(self, client: redis.Redis, spool_dir: Path):
         self.client = client
         self.spool_dir = spool_dir
-        self.queue_name = queue_name
         self._spooled = any(spool_dir.glob("*.jsonl")) if spool_dir.exists() else False
         self._emit = client.register_script(_EMIT)
         self._emit_unless_listed = client.register_script(_EMIT_UNLESS_LISTED)
@@ -145,22 +140,13 @@ class CallEventSink:
         fields = batch.encode()
         live = [item for pair in batch.live.items() for item in pair]
         answer = script(
-            keys=[STREAM_KEY, LIVE_KEY.format(sid=batch.call_sid), PUMP_KICK_KEY, *extra_keys],
+            keys=[STREAM_KEY, LIVE_KEY.format(sid=batch.call_sid), *extra_keys],
             args=[fields["sid"], fields["events"], fields["effects"], LIVE_TTL_SECONDS, *live,
                   *extra_args],
         )
-        if answer == 1:
-            self._kick_pump()
-        if answer in (0, 1) and self._spooled:
+        if answer == 0 and self._spooled:
             self._spooled = bool(drain_spool(self.spool_dir, self.client))
         return answer
-
-    def _kick_pump(self) -> None:
-        # At most a few times a second across the service, so the enqueue cost is amortised.
-        Queue(self.queue_name, connection=self.client).enqueue(
-            PUMP_JOB, job_id=f"pump-{uuid.uuid4().hex}", retry=Retry(max=3, interval=[1, 5, 15]),
-            result_ttl=0, failure_ttl=86400,
-        )
 
     def spool(self, batch: Batch) -> None:
         """Append the batch to this process's spool file, synced to disk."""

@@ -166,7 +166,7 @@ def test_run_serves_works_and_stops_cleanly_on_ctrl_c(tmp_path):
         assert answered == 200
         text = wait_for(lambda: BANNER in log.read_text() and log.read_text(), 10, "no banner", log)
         pids.update((name, int(pid)) for name, pid in STARTED.findall(text))
-        assert set(pids) == {"web", "worker", "scheduler"}
+        assert set(pids) == {"web", "pump", "worker", "scheduler"}
         assert f"http://127.0.0.1:{port}/simulator" in text
         assert "manager@example.org" in text
 

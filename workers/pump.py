@@ -6,12 +6,14 @@ import logging
 import os
 import re
 import socket
+import threading
+import time
 from datetime import timedelta
 
 import redis
 from rq import Queue, Retry
 
-from store.call_events import PUMP_KICK_KEY, STREAM_KEY, Batch, Effect, drain_spool
+from store.call_events import STREAM_KEY, Batch, Effect, drain_spool
 from store.call_log import CallLog
 from store.db import transaction
 from workers.context import services
@@ -23,6 +25,8 @@ CLAIM_IDLE_MS = 60_000
 EFFECT_MARK_KEY = "callflow:effect:{job_id}"
 EFFECT_MARK_TTL = 7 * 86400
 EFFECT_RETRY = Retry(max=3, interval=[2, 10, 30])
+CHORES_EVERY_SECONDS = 5.0
+RETRY_SECONDS = 2.0
 
 
 def _ensure_group(client: redis.Redis) -> None:
@@ -58,40 +62,72 @@ def start_effect(queue: Queue, call_sid: str, effect: Effect) -> bool:
 
 
 def pump_events(batch_size: int = 500, max_rounds: int = 200) -> int:
-    """Ingest pending events (and any a crashed worker left), once each; returns events seen."""
+    """Ingest what is pending (and any events a crashed pump left), once each; returns events
+    seen. The periodic safety net behind the standing pump, and the tests' way to run it."""
     s = services()
     client = s.worker_redis
     drain_spool(s.settings.var_dir / "spool", client)
     _ensure_group(client)
-    consumer = f"{socket.gethostname()}-{os.getpid()}"
+    consumer = _consumer()
     seen = 0
-    looked_again = False
     for _ in range(max_rounds):
         _next, claimed, *_ = client.xautoclaim(STREAM_KEY, GROUP, consumer, CLAIM_IDLE_MS,
                                                "0-0", count=batch_size)
         fresh = client.xreadgroup(GROUP, consumer, {STREAM_KEY: ">"}, count=batch_size)
         entries = list(claimed) + [entry for _stream, items in fresh for entry in items]
         if not entries:
-            if looked_again:
-                break
-            # Let the next event kick a fresh pump, then look once more: an event written
-            # before this found the kick taken and is read now; one written after kicks anew.
-            client.delete(PUMP_KICK_KEY)
-            looked_again = True
-            continue
-        looked_again = False
-        batches = [Batch.decode(fields) for _id, fields in entries if fields]
-        with transaction(s.sessions) as session:
-            CallLog(session).record(batches)
-        for batch in batches:
-            for effect in batch.effects:
-                start_effect(s.queue, batch.call_sid, effect)
-        ids = [entry_id for entry_id, _ in entries]
-        pipe = client.pipeline(transaction=False)
-        pipe.xack(STREAM_KEY, GROUP, *ids)
-        pipe.xdel(STREAM_KEY, *ids)
-        pipe.execute()
-        seen += sum(len(b.events) for b in batches)
-    else:
-        client.delete(PUMP_KICK_KEY)  # stopped with work left: the next event kicks a pump
+            break
+        seen += _ingest(s, client, entries)
     return seen
+
+
+def run_pump(stop: threading.Event, batch_size: int = 500, block_ms: int = 1000) -> None:
+    """The standing pump: waits on the stream and ingests events as they arrive, until stop.
+
+    Between waits it replays the disk spool and claims what a crashed pump left, at most
+    every few seconds, so that an idle pump costs Redis one blocked read a second.
+    """
+    s = services()
+    client = s.worker_redis
+    consumer = _consumer()
+    chores_due = 0.0
+    while not stop.is_set():
+        try:
+            if time.monotonic() >= chores_due:
+                _ensure_group(client)
+                drain_spool(s.settings.var_dir / "spool", client)
+                _next, claimed, *_ = client.xautoclaim(
+                    STREAM_KEY, GROUP, consumer, CLAIM_IDLE_MS, "0-0", count=batch_size)
+                if claimed:
+                    _ingest(s, client, claimed)
+                chores_due = time.monotonic() + CHORES_EVERY_SECONDS
+            fresh = client.xreadgroup(GROUP, consumer, {STREAM_KEY: ">"}, count=batch_size,
+                                      block=block_ms)
+            entries = [entry for _stream, items in fresh or () for entry in items]
+            if entries:
+                _ingest(s, client, entries)
+        except Exception:
+            # Redis or the database is away: what was read stays pending and is claimed again.
+            log.exception("pump round failed; retrying in %s s", RETRY_SECONDS)
+            stop.wait(RETRY_SECONDS)
+            chores_due = 0.0
+
+
+def _consumer() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _ingest(s, client: redis.Redis, entries: list) -> int:
+    """Record entries in the call log, start their effects, then acknowledge and drop them."""
+    batches = [Batch.decode(fields) for _id, fields in entries if fields]
+    with transaction(s.sessions) as session:
+        CallLog(session).record(batches)
+    for batch in batches:
+        for effect in batch.effects:
+            start_effect(s.queue, batch.call_sid, effect)
+    ids = [entry_id for entry_id, _ in entries]
+    pipe = client.pipeline(transaction=False)
+    pipe.xack(STREAM_KEY, GROUP, *ids)
+    pipe.xdel(STREAM_KEY, *ids)
+    pipe.execute()
+    return sum(len(b.events) for b in batches)

@@ -29,6 +29,7 @@ from service.container import Services
 from service.demo import demo_rows
 from store.models import CallEvent
 from tests.conftest import NOW, TEST_PASSWORD, TODAY
+from workers import pump
 from workers.context import use_services
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -154,22 +155,27 @@ class ThreadWorker(SimpleWorker):
 
 
 class BackgroundWorkers:
-    """Drains the queue on a thread, as `callflow worker` would, including due delayed jobs."""
+    """The pump and an RQ worker on threads, as `callflow pump` and `callflow worker` would run:
+    call events are taken as they arrive and the queue is drained, due delayed jobs included."""
 
     def __init__(self, services: Services):
         self.services = services
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="rq-worker", daemon=True)
+        self.pump = threading.Thread(target=pump.run_pump, args=(self._stop,),
+                                     kwargs={"block_ms": 200}, name="pump", daemon=True)
         self.errors: list[str] = []
 
     def __enter__(self) -> BackgroundWorkers:
         use_services(self.services)
+        self.pump.start()
         self.thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self.thread.join(timeout=30)
+        self.pump.join(timeout=30)
         use_services(None)
 
     def _run(self) -> None:

@@ -8,7 +8,7 @@ from twilio.request_validator import RequestValidator
 
 from callflow.register import parse_entry
 from service.app import create_app
-from store.call_events import PUMP_KICK_KEY, STREAM_KEY, Batch, live_call
+from store.call_events import STREAM_KEY, Batch, live_call
 from store.routing_cache import CACHE_KEY
 
 BASE = "https://callflow.test"
@@ -136,7 +136,7 @@ def test_with_redis_down_a_caller_is_never_left_waiting_and_events_are_spooled(
 
     down = more_services(settings.with_overrides(redis_url="redis://127.0.0.1:1/0",
                                                  var_dir=tmp_path / "v"))
-    sent = round_trips(down, monkeypatch, suppress_kick=False)
+    sent = round_trips(down, monkeypatch)
     root = twiml(post(create_app(services=down).test_client(), "/twilio/voice/incoming",
                       incoming("+447700900555")))
     assert root.find("Record") is not None, "nobody can be dialled, so a message is taken"
@@ -181,10 +181,8 @@ def recorded_batches(services) -> list[Batch]:
     return [Batch.decode(fields) for _, fields in services.redis.xrange(STREAM_KEY)]
 
 
-def round_trips(services, monkeypatch, *, suppress_kick: bool = True) -> list[str]:
-    """Every command the call path's client sends to Redis, in order (pump kicks left out)."""
-    if suppress_kick:
-        services.redis.set(PUMP_KICK_KEY, "1", px=60_000)
+def round_trips(services, monkeypatch) -> list[str]:
+    """Every command the call path's client sends to Redis, in order."""
     sent: list[str] = []
     real = services.redis.execute_command
 

@@ -1,5 +1,7 @@
 """Events reach the call log exactly once, whatever order and however often they arrive."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -8,6 +10,7 @@ from sqlalchemy import func, select
 
 from callflow.decision import Event
 from store.call_events import STREAM_KEY, Batch, Effect, drain_spool
+from store.call_log import CallLog
 from store.models import Call, CallEvent
 from tests.conftest import NOW
 from workers import pump
@@ -104,16 +107,52 @@ def test_a_database_failure_keeps_events_pending_for_the_next_run(worker_service
     assert counts(s) == (1, 1)
 
 
-def test_an_event_just_after_the_pump_finished_wakes_a_fresh_pump(worker_services):
-    # Kicks are rate-limited; without the pump letting go of the kick when it runs dry, a
-    # second call within that limit would wait for the next call or the periodic pump.
+def test_the_standing_pump_takes_events_as_they_arrive(worker_services, tmp_path):
     s = worker_services
+    stop = threading.Event()
+    running = threading.Thread(target=pump.run_pump, args=(stop,), kwargs={"block_ms": 100})
+    running.start()
+    try:
+        effect = Effect("workers.calls.call_finished", "finished", (SID,))
+        s.event_sink.emit(batch(event("received", "received", **{"from": "+447700900123"}),
+                                effects=(effect,)))
+        deadline = time.monotonic() + 10
+        while counts(s) != (1, 1) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert counts(s) == (1, 1)
+        assert f"{SID}-finished" in s.queue.job_ids
+        assert s.redis.xlen(STREAM_KEY) == 0
+    finally:
+        stop.set()
+        running.join(timeout=5)
+    assert not running.is_alive(), "the pump stops within a blocked read of being told"
+
+
+def test_the_standing_pump_rides_out_a_database_failure(worker_services, monkeypatch):
+    s = worker_services
+    failing = iter([RuntimeError("database away")])
+
+    def record_or_fail(self, batches):
+        for error in failing:
+            raise error
+        return real_record(self, batches)
+
+    real_record = CallLog.record
+    monkeypatch.setattr(CallLog, "record", record_or_fail)
+    monkeypatch.setattr(pump, "RETRY_SECONDS", 0.05)
+    monkeypatch.setattr(pump, "CLAIM_IDLE_MS", 0)  # claim the failed read again at once
+    stop = threading.Event()
+    running = threading.Thread(target=pump.run_pump, args=(stop,), kwargs={"block_ms": 100})
     s.event_sink.emit(batch(event("received", "received")))
-    kicks = [j for j in s.queue.job_ids if j.startswith("pump-")]
-    assert len(kicks) == 1
-    pump.pump_events()
-    s.event_sink.emit(batch(event("status", "status:completed", 1, status="completed")))
-    assert len([j for j in s.queue.job_ids if j.startswith("pump-")]) == 2
+    running.start()
+    try:
+        deadline = time.monotonic() + 10
+        while counts(s) != (1, 1) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert counts(s) == (1, 1)
+    finally:
+        stop.set()
+        running.join(timeout=5)
 
 
 def test_a_call_whose_first_webhook_was_lost_still_starts_at_its_earliest_event(worker_services):
