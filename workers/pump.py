@@ -84,8 +84,9 @@ def pump_events(batch_size: int = 500, max_rounds: int = 200) -> int:
 def run_pump(stop: threading.Event, batch_size: int = 500, block_ms: int = 1000) -> None:
     """The standing pump: waits on the stream and ingests events as they arrive, until stop.
 
-    Between waits it replays the disk spool and claims what a crashed pump left, at most
-    every few seconds, so that an idle pump costs Redis one blocked read a second.
+    Between waits, at most every few seconds and at once after a failed round, it replays the
+    disk spool, retries what it read but could not record, and claims what a crashed pump
+    left; an idle pump costs Redis one blocked read a second.
     """
     s = services()
     client = s.worker_redis
@@ -96,10 +97,12 @@ def run_pump(stop: threading.Event, batch_size: int = 500, block_ms: int = 1000)
             if time.monotonic() >= chores_due:
                 _ensure_group(client)
                 drain_spool(s.settings.var_dir / "spool", client)
+                mine = client.xreadgroup(GROUP, consumer, {STREAM_KEY: "0"}, count=batch_size)
                 _next, claimed, *_ = client.xautoclaim(
                     STREAM_KEY, GROUP, consumer, CLAIM_IDLE_MS, "0-0", count=batch_size)
-                if claimed:
-                    _ingest(s, client, claimed)
+                left = dict([entry for _stream, items in mine or () for entry in items] + claimed)
+                if left:
+                    _ingest(s, client, list(left.items()))
                 chores_due = time.monotonic() + CHORES_EVERY_SECONDS
             fresh = client.xreadgroup(GROUP, consumer, {STREAM_KEY: ">"}, count=batch_size,
                                       block=block_ms)

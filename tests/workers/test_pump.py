@@ -140,7 +140,6 @@ def test_the_standing_pump_rides_out_a_database_failure(worker_services, monkeyp
     real_record = CallLog.record
     monkeypatch.setattr(CallLog, "record", record_or_fail)
     monkeypatch.setattr(pump, "RETRY_SECONDS", 0.05)
-    monkeypatch.setattr(pump, "CLAIM_IDLE_MS", 0)  # claim the failed read again at once
     stop = threading.Event()
     running = threading.Thread(target=pump.run_pump, args=(stop,), kwargs={"block_ms": 100})
     s.event_sink.emit(batch(event("received", "received")))
