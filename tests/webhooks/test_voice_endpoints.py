@@ -4,6 +4,7 @@ import xml.etree.ElementTree as ET
 from urllib.parse import urlencode
 
 import pytest
+from flask import request
 from twilio.request_validator import RequestValidator
 
 from callflow.register import parse_entry
@@ -156,8 +157,14 @@ def test_the_cached_conference_twiml_is_what_the_library_builds_for_each_call():
 
 
 def test_twilio_requests_get_no_cookie_session(client):
-    response = post(client, "/twilio/voice/incoming", incoming())
+    # The incoming call never reaches Flask; the other webhooks do, and skip the session.
+    response = post(client, "/twilio/voice/hold", {"CallSid": SID})
     assert "Set-Cookie" not in response.headers
+    app = client.application
+    sessions = app.session_interface
+    for path, null in (("/twilio/voice/hold", True), ("/signin", False)):
+        with app.test_request_context(path, method="POST"):
+            assert sessions.is_null_session(sessions.open_session(app, request)) is null
 
 
 # --- one round trip for the common caller ------------------------------------------------------

@@ -107,7 +107,7 @@ def test_a_database_failure_keeps_events_pending_for_the_next_run(worker_service
     assert counts(s) == (1, 1)
 
 
-def test_the_standing_pump_takes_events_as_they_arrive(worker_services, tmp_path):
+def test_the_standing_pump_takes_events_as_they_arrive(worker_services):
     s = worker_services
     stop = threading.Event()
     running = threading.Thread(target=pump.run_pump, args=(stop,), kwargs={"block_ms": 100})
