@@ -1,4 +1,5 @@
-# Everything needs only python3 (3.11 or newer) and make; the virtualenv is built on first use.
+# `make run` needs only python3 (3.11 or newer, with venv) and make; `make test` also needs
+# Chromium and npm (README.md, top). The virtualenv is built on first use.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -12,13 +13,21 @@ CHROMIUM := /usr/bin/chromium
 run: $(INSTALLED)
 	$(BIN)/callflow run $(RUN_ARGS)
 
-# test: the test suite (make test PYTEST_ARGS="-x -k register")
+# test: the test suite (make test PYTEST_ARGS="-x -k register"). It stops at once if a tool the
+# suite needs is missing; SKIP_BROWSER=1 or SKIP_TWILIO_MOCK=1 skips the tests that need it instead.
 test: $(INSTALLED)
-	@test -x $(CHROMIUM) || echo "note: $(CHROMIUM) is missing, so the browser tests cannot run" \
-		"(they skip, or fail under CI=true); install Debian's chromium: sudo apt-get install chromium"
-	@command -v npm >/dev/null || echo "note: npm is missing; the tests that use the Twilio API" \
-		"mock need Node.js and npm to install Stoplight Prism (sudo apt-get install nodejs npm)."
-	$(BIN)/pytest $(PYTEST_ARGS)
+	@missing=0; \
+	if [ -z "$(SKIP_BROWSER)" ] && [ ! -x $(CHROMIUM) ]; then missing=1; \
+		echo "error: $(CHROMIUM) is missing; the browser tests need Debian's Chromium:" >&2; \
+		echo "         sudo apt-get install chromium" >&2; \
+		echo "       or skip those tests: make test SKIP_BROWSER=1" >&2; fi; \
+	if [ -z "$(SKIP_TWILIO_MOCK)" ] && ! command -v npm >/dev/null; then missing=1; \
+		echo "error: npm is missing; the Twilio API mock (Prism and Twilio's OpenAPI spec, fetched" \
+			"into .tools/ on first use) needs Node.js and npm:" >&2; \
+		echo "         sudo apt-get install nodejs npm" >&2; \
+		echo "       or skip those tests: make test SKIP_TWILIO_MOCK=1" >&2; fi; \
+	exit $$missing
+	SKIP_BROWSER=$(SKIP_BROWSER) SKIP_TWILIO_MOCK=$(SKIP_TWILIO_MOCK) $(BIN)/pytest $(PYTEST_ARGS)
 
 # lint: ruff, with the project's rules
 lint: $(INSTALLED)

@@ -88,7 +88,7 @@ class Decision:
     outcome: Outcome
     reason: str
     message: tuple[str, ...] = ()
-    offer_emergency: bool = False
+    offer_emergency: bool = False  # on every restricted path while an emergency line is set
     staff_id: int | None = None
     fallback_staff_id: int | None = None
     fallback_voicemail: bool = False
@@ -175,8 +175,11 @@ def _restricted(restriction: Restriction, centre: Centre, now: datetime,
             staff_id=restriction.designated_contact_id,
             fallback_staff_id=restriction.fallback_contact_id,
             fallback_voicemail=restriction.fallback_contact_id is None,
+            offer_emergency=centre.emergency_offered,
         )
-    return Decision(Outcome.WITHIN_WINDOW, f"{entry}: within the agreed call times")
+    # policy 4.1: a restricted caller put through is still offered the emergency line first.
+    return Decision(Outcome.WITHIN_WINDOW, f"{entry}: within the agreed call times",
+                    offer_emergency=centre.emergency_offered)
 
 
 def _closed(centre: Centre, now: datetime) -> Decision:
@@ -241,3 +244,10 @@ def after_unanswered(leg: Leg, fallback_staff_id: int | None) -> NextStep:
         return NextStep("dial", fallback_staff_id)
     # policy 4.1: when every person has been tried, voicemail keeps a form of contact.
     return NextStep("voicemail")
+
+
+def voicemail_offers_emergency(restricted: bool, centre: Centre) -> bool:
+    """Whether the voicemail prompt offers the emergency option before the tone (policy 4.1)."""
+    # A restricted caller may have waited for their designated contact and fallback in vain:
+    # the emergency option is never taken away from them.
+    return restricted and centre.emergency_offered

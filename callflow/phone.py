@@ -57,8 +57,11 @@ def normalise(raw: str, region: str = DEFAULT_REGION) -> str:
         raise InvalidNumber("no number given")
     try:
         parsed = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException as error:
-        raise InvalidNumber(f"{raw!r} is not a phone number ({error._msg})") from None
+    except phonenumbers.NumberParseException:
+        # The library's own English ("did not seem to be a phone number") is not for people.
+        raise InvalidNumber(
+            f"{raw!r} is not a phone number: give the digits, such as 07700 900123"
+        ) from None
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     if phonenumbers.is_valid_number(parsed) or e164.startswith(_DRAMA_PREFIXES):
         return e164
@@ -66,6 +69,24 @@ def normalise(raw: str, region: str = DEFAULT_REGION) -> str:
 
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+@lru_cache(maxsize=4096)
+def display(number: str | None, region: str = DEFAULT_REGION) -> str:
+    """A number as a person reads it: national format at home (0191 498 0456), international
+    abroad (+33 1 23 45 67 89), "withheld" for a withheld caller, and as given if unparseable."""
+    if is_withheld(number):
+        return "withheld"
+    text = (number or "").strip()
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return text
+    home = phonenumbers.region_code_for_number(parsed) == region or (
+        parsed.country_code == phonenumbers.country_code_for_region(region))
+    style = (phonenumbers.PhoneNumberFormat.NATIONAL if home
+             else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return phonenumbers.format_number(parsed, style)
 
 
 @lru_cache(maxsize=65536)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from callflow.phone import InvalidNumber, normalise
@@ -62,7 +62,12 @@ COLUMNS = (
     "ends_on",
     "review_on",
     "notice_sent_on",
+    "lifted_at",
+    "lifted_by",
+    "lifted_reason",
 )
+# Who lifted an entry, when and why: exported so that an import never makes it active again.
+LIFT_COLUMNS = ("lifted_at", "lifted_by", "lifted_reason")
 REQUIRED_COLUMNS = (
     "customer_ref",
     "name",
@@ -74,6 +79,46 @@ REQUIRED_COLUMNS = (
     "starts_on",
     "ends_on",
 )
+
+
+# What staff call each field, for messages a person reads.
+FIELD_LABELS = {
+    "customer_ref": "Customer reference",
+    "name": "Name",
+    "phone_numbers": "Phone numbers",
+    "categories": "Behaviour",
+    "reason": "Reason",
+    "written_only": "Written contact only",
+    "call_windows": "Call windows",
+    "designated_contact": "Designated contact",
+    "fallback": "Fallback",
+    "visits_by_appointment": "Visits by appointment",
+    "closed_issues": "Closed issues",
+    "staff_notes": "Notes for staff",
+    "decided_by": "Decided by",
+    "decided_on": "Decided on",
+    "starts_on": "Starts on",
+    "ends_on": "Ends on",
+    "review_on": "Review by",
+    "notice_sent_on": "Notice sent on",
+    "lifted_at": "Lifted at",
+    "lifted_by": "Lifted by",
+    "lifted_reason": "Reason for lifting",
+}
+# The database's column sizes (store/models.py), and bounds on its free-text columns.
+MAX_LENGTHS = {
+    "customer_ref": 64,
+    "name": 200,
+    "reason": 4000,
+    "call_windows": 500,
+    "designated_contact": 254,
+    "fallback": 254,
+    "closed_issues": 10000,
+    "staff_notes": 10000,
+    "decided_by": 254,
+    "lifted_by": 254,
+    "lifted_reason": 4000,
+}
 
 
 @dataclass(frozen=True)
@@ -109,6 +154,9 @@ class EntryFields:
     staff_notes: str = ""
     review_on: date | None = None
     notice_sent_on: date | None = None
+    lifted_at: datetime | None = None
+    lifted_by: str = ""
+    lifted_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -159,20 +207,48 @@ def parse_date(text: str) -> date:
         raise ValueError(f"{text!r} is not a date (use 2026-12-01 or 01/12/2026)") from None
 
 
+def parse_moment(text: str) -> datetime:
+    """An ISO 8601 date and time with its offset (a bare date is midnight UTC), as UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date and time (use 2026-12-01T10:00:00+00:00)"
+                         ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(";") if part.strip()]
 
 
 def parse_entry(row: Mapping[str, str]) -> tuple[EntryFields | None, list[FieldError]]:
     """Turn text fields (CSV columns or a form) into typed fields, with every error found."""
+    fields, errors = read_entry(row)
+    return (None, errors) if errors else (fields, [])
+
+
+def read_entry(row: Mapping[str, str]) -> tuple[EntryFields, list[FieldError]]:
+    """Every field that could be read (defaults where not) and every error found reading them.
+
+    check_entry(fields, ..., unreadable={e.field for e in errors}) then judges the rest, so that
+    every problem in every field is reported at once.
+    """
     errors: list[FieldError] = []
+    for name, limit in MAX_LENGTHS.items():
+        if len((row.get(name) or "").strip()) > limit:
+            errors.append(
+                FieldError(name, f"{FIELD_LABELS[name]} must be {limit} characters or fewer")
+            )
+    too_long = {e.field for e in errors}
 
     def text(name: str) -> str:
-        return (row.get(name) or "").strip()
+        return "" if name in too_long else (row.get(name) or "").strip()
 
     def need(name: str) -> str:
         value = text(name)
-        if not value:
+        if not value and name not in too_long:
             errors.append(FieldError(name, "is required"))
         return value
 
@@ -233,12 +309,12 @@ def parse_entry(row: Mapping[str, str]) -> tuple[EntryFields | None, list[FieldE
         closed.append(ClosedIssue(reference.strip(), summary.strip()))
 
     emails = {}
-    for name_ in ("designated_contact", "decided_by"):
+    for name_ in ("designated_contact", "decided_by", "lifted_by"):
         value = text(name_).lower()
         if value and not _EMAIL.match(value):
             errors.append(FieldError(name_, f"{value!r} is not an email address"))
         emails[name_] = value
-    fallback = text("fallback").lower()
+    fallback = "" if "fallback" in too_long else text("fallback").lower()
     if fallback and fallback != VOICEMAIL and not _EMAIL.match(fallback):
         errors.append(FieldError("fallback", f"{fallback!r}: use voicemail or a staff email"))
     if emails["designated_contact"] and not fallback:
@@ -253,9 +329,15 @@ def parse_entry(row: Mapping[str, str]) -> tuple[EntryFields | None, list[FieldE
     ends_on = typed("ends_on", parse_date, required=True)
     review_on = typed("review_on", parse_date)
     notice_sent_on = typed("notice_sent_on", parse_date)
+    lifted_at = typed("lifted_at", parse_moment)
+    lifted_reason = text("lifted_reason")
+    lift_given = [n for n, v in zip(LIFT_COLUMNS, (text("lifted_at"), emails["lifted_by"],
+                                                   lifted_reason), strict=True) if v]
+    if lift_given:
+        for name_ in LIFT_COLUMNS:
+            if name_ not in lift_given and name_ not in too_long:
+                errors.append(FieldError(name_, "is required when an entry was lifted"))
 
-    if errors:
-        return None, errors
     return EntryFields(
         customer_ref=customer_ref,
         name=name,
@@ -275,31 +357,50 @@ def parse_entry(row: Mapping[str, str]) -> tuple[EntryFields | None, list[FieldE
         staff_notes=text("staff_notes"),
         review_on=review_on,
         notice_sent_on=notice_sent_on,
-    ), []
+        lifted_at=lifted_at,
+        lifted_by=emails["lifted_by"],
+        lifted_reason=lifted_reason,
+    ), errors
 
 
 def check_entry(
     fields: EntryFields,
     staff_roles: Mapping[str, str],
     number_holders: Mapping[str, str],
+    unreadable: Iterable[str] = (),
 ) -> list[FieldError]:
-    """The register's rules; staff_roles maps email to role, number_holders E.164 to another ref."""
+    """The register's rules; staff_roles maps email to role, number_holders E.164 to another ref.
+
+    A rule that reads a field named in unreadable (one read_entry could not read) is skipped.
+    """
     errors: list[FieldError] = []
-    if not fields.phone_numbers:
+    bad = set(unreadable)
+
+    def readable(*names: str) -> bool:
+        return not bad.intersection(names)
+
+    if not fields.phone_numbers and readable("phone_numbers"):
         errors.append(FieldError("phone_numbers", "at least one number is required"))
-    if not fields.categories:
+    if not fields.categories and readable("categories"):
         errors.append(FieldError("categories", "at least one category is required"))
-    if fields.ends_on <= fields.starts_on:
-        errors.append(FieldError("ends_on", "must be after starts_on (policy 5.1: say how long)"))
-    if fields.review_on and not fields.starts_on <= fields.review_on <= fields.ends_on:
-        errors.append(FieldError("review_on", "must fall between starts_on and ends_on"))
-    if fields.decided_on > fields.starts_on:
-        errors.append(FieldError("decided_on", "must not be after starts_on"))
+    if readable("starts_on", "ends_on") and fields.ends_on <= fields.starts_on:
+        errors.append(
+            FieldError("ends_on", "must be after the start date (policy 5.1: say how long)"))
+    if (
+        readable("review_on", "starts_on", "ends_on")
+        and fields.review_on
+        and not fields.starts_on <= fields.review_on <= fields.ends_on
+    ):
+        errors.append(FieldError("review_on", "must fall between the start and end dates"))
+    if readable("decided_on", "starts_on") and fields.decided_on > fields.starts_on:
+        errors.append(FieldError("decided_on", "must not be after the start date"))
 
     # policy 4.1: written contact is a form of contact; a phone restriction must leave a route.
-    if fields.written_only and fields.call_windows:
+    if readable("written_only", "call_windows") and fields.written_only and fields.call_windows:
         errors.append(FieldError("call_windows", "cannot be set when contact is written only"))
-    if not fields.written_only and not (fields.call_windows or fields.designated_contact):
+    if readable("written_only", "call_windows", "designated_contact") and not (
+        fields.written_only or fields.call_windows or fields.designated_contact
+    ):
         errors.append(
             FieldError(
                 "written_only",
@@ -307,24 +408,38 @@ def check_entry(
                 "set call windows, or name a designated contact",
             )
         )
-    if fields.fallback and not fields.designated_contact:
-        errors.append(FieldError("fallback", "needs a designated_contact to fall back from"))
+    if readable("fallback", "designated_contact") and fields.fallback and not (
+        fields.designated_contact
+    ):
+        errors.append(FieldError("fallback", "needs a designated contact to fall back from"))
 
-    if fields.decided_by and staff_roles.get(fields.decided_by) != "manager":
+    if (
+        readable("decided_by")
+        and fields.decided_by
+        and staff_roles.get(fields.decided_by) != "manager"
+    ):
         role = staff_roles.get(fields.decided_by)
-        why = "is not a known staff member" if role is None else f"is a {role}, not a manager"
+        article = "an" if (role or " ")[0] in "aeiou" else "a"
+        why = ("is not a known staff member" if role is None
+               else f"is {article} {role}, not a manager")
         errors.append(FieldError("decided_by", f"{fields.decided_by} {why} (policy 5.2)"))
-    if fields.designated_contact and fields.designated_contact not in staff_roles:
+    if (
+        readable("designated_contact")
+        and fields.designated_contact
+        and fields.designated_contact not in staff_roles
+    ):
         errors.append(
             FieldError(
                 "designated_contact", f"{fields.designated_contact} is not a known staff member"
             )
         )
-    if fields.fallback and fields.fallback != VOICEMAIL:
+    if readable("fallback") and fields.fallback and fields.fallback != VOICEMAIL:
         if fields.fallback not in staff_roles:
             errors.append(FieldError("fallback", f"{fields.fallback} is not a known staff member"))
-        elif fields.fallback == fields.designated_contact:
+        elif readable("designated_contact") and fields.fallback == fields.designated_contact:
             errors.append(FieldError("fallback", "must differ from the designated contact"))
+    if readable("lifted_by") and fields.lifted_by and fields.lifted_by not in staff_roles:
+        errors.append(FieldError("lifted_by", f"{fields.lifted_by} is not a known staff member"))
 
     for number in fields.phone_numbers:
         holder = number_holders.get(number)
@@ -375,6 +490,9 @@ def entry_row(fields: EntryFields) -> dict[str, str]:
         "ends_on": _date_text(fields.ends_on),
         "review_on": _date_text(fields.review_on),
         "notice_sent_on": _date_text(fields.notice_sent_on),
+        "lifted_at": fields.lifted_at.isoformat() if fields.lifted_at else "",
+        "lifted_by": fields.lifted_by,
+        "lifted_reason": fields.lifted_reason,
     }
 
 

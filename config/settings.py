@@ -17,7 +17,7 @@ BANK_HOLIDAY_NATIONS = ("england-and-wales", "scotland", "northern-ireland", "no
 DEV_TWILIO_AUTH_TOKEN = "development-auth-token"
 DEV_TWILIO_ACCOUNT_SID = "AC" + "0" * 32
 DEFAULT_WRITTEN_CONTACT = (
-    "Customer Services, Believe Housing, Explorer House, Durham, D H 1 5 T S. "
+    "Customer Services, Northfield Homes, 12 Larkspur Way, Northfield, N F 1 2 A B. "
     "Email customer services at example dot org. Or use the contact form at example dot org."
 )
 DEFAULT_WARNING = (
@@ -70,6 +70,7 @@ class Settings:
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
     simulator_enabled: bool = True
+    trusted_proxies: int = 0
 
     @property
     def tz(self) -> ZoneInfo:
@@ -100,13 +101,15 @@ def _flag(value: str, name: str) -> bool:
     raise SettingsError(f"{name}={value!r}: use yes or no")
 
 
-def _int(value: str, name: str, minimum: int = 0) -> int:
+def _int(value: str, name: str, minimum: int = 0, maximum: int | None = None) -> int:
     try:
         number = int(value)
     except ValueError:
         raise SettingsError(f"{name}={value!r}: must be a whole number") from None
     if number < minimum:
         raise SettingsError(f"{name}={value!r}: must be at least {minimum}")
+    if maximum is not None and number > maximum:
+        raise SettingsError(f"{name}={value!r}: must be at most {maximum}")
     return number
 
 
@@ -225,6 +228,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         simulator_enabled=_flag(
             get("CALLFLOW_SIMULATOR", "no" if production else "yes"), "CALLFLOW_SIMULATOR"
+        ),
+        trusted_proxies=_int(
+            get("CALLFLOW_TRUSTED_PROXIES", "0"), "CALLFLOW_TRUSTED_PROXIES", 0, maximum=5
         ),
     )
     try:

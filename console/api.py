@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,7 +21,9 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select
 
+from callflow import words
 from callflow.decision import Event
+from callflow.phone import display
 from callflow.register import CATEGORY_LABELS, Category
 from console.auth import (
     SUPERVISORS,
@@ -57,6 +60,8 @@ THREAT = "threat_or_violence"
 # Policy section 3's categories, and 4.3's threats or violence (which end a call at once).
 END_REASONS = (*(c.value for c in Category), THREAT)
 INCIDENT_CATEGORIES = END_REASONS
+# A call ended in one click (after a warning) is given one of section 3's reasons as wrap-up.
+WRAP_UP_REASONS = tuple(c.value for c in Category)
 CALL_TAKERS = ("agent", "supervisor")
 MAX_NOTE_CHARS = 2000
 MAX_TEXT_CHARS = 5000
@@ -313,6 +318,17 @@ def _person_of_interest(entry: RegisterEntry, staff: Staff) -> dict[str, Any]:
     return flag
 
 
+def _clock_text(iso: str | None) -> str | None:
+    """When a live call began, in the centre's time as people read it (3:59pm)."""
+    if not iso:
+        return None
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+    return words.clock(moment.astimezone(_services().settings.tz))
+
+
 def _describe(sid: str, live: dict[str, str], staff: Staff) -> dict[str, Any]:
     """A live call as the console shows it."""
     withheld = live.get("withheld") == "1"
@@ -325,6 +341,10 @@ def _describe(sid: str, live: dict[str, str], staff: Staff) -> dict[str, Any]:
         "state": live.get("state", "unknown"),
         "outcome": live.get("outcome") or None,
         "started_at": live.get("started") or None,
+        # Preformatted, so the console shows times and numbers as the workspace does.
+        "started_at_text": _clock_text(live.get("started")),
+        "number_text": "Withheld number" if withheld else (
+            display(live.get("from")) if live.get("from") else "Unknown number"),
         "staff_id": int(staff_id) if staff_id.isdigit() else None,
         "connected": bool(CONFERENCE_SID_PATTERN.match(live.get("conference_sid", ""))),
         "warned": live.get("warned") == "1",
@@ -360,13 +380,21 @@ def current_call() -> Response:
     else:
         sid = pool.current_call(staff.id)
     if not sid:
-        return jsonify(call=None)
+        return _no_call(pool, staff)
     live = live_call(_services().redis, sid)
     if not live:
         if wanted:
             raise ApiError(404, "no such live call")
-        return jsonify(call=None)
+        return _no_call(pool, staff)
     return jsonify(call=_describe(sid, live, staff))
+
+
+def _no_call(pool: AgentPool, staff: Staff) -> Response:
+    """No live call; and the last call meant for them that went to the fallback or voicemail."""
+    noted = pool.passed_on(staff.id)
+    if noted is None:
+        return jsonify(call=None)
+    return jsonify(call=None, passed_on={"call_sid": noted[0], "went_to": noted[1]})
 
 
 # --- the member of staff -----------------------------------------------------------------------
@@ -379,7 +407,12 @@ def _me(staff: Staff) -> dict[str, Any]:
                   "client_identity": staff.client_identity},
         "availability": pool.availability(staff.id).value,
         "current_call": pool.current_call(staff.id),
+        "wrap_up": None,
     }
+    owed = pool.wrap_up_owed(staff.id)
+    if owed:
+        # The call they ended without its reason: no calls for them until it is given.
+        me["wrap_up"] = {"call_sid": owed}
     live = current_session()
     if live is not None:
         # Same-origin only (no CORS), so a script on another site cannot read it.
@@ -413,7 +446,9 @@ def set_availability() -> Response:
         if on_call and live_call(s.redis, on_call).get("state") not in (None, "ended"):
             # Available now would let the call path offer a second call to someone on one.
             raise ApiError(409, "you are on a call; you become available when it ends")
-    pool.set_availability(staff.id, Availability(choice), time.time())
+    if not pool.set_availability(staff.id, Availability(choice), time.time()):
+        raise ApiError(409, "give the reason for ending your last call first; then you can "
+                            "take calls again")
     return jsonify(_me(staff))
 
 
@@ -462,10 +497,14 @@ def give_warning(sid: str) -> Response:
 @api.post("/calls/<sid>/end")
 @roles_required(*ROLES)
 def end(sid: str) -> Response:
-    """End the call with a reason: closing statement first, unless threats or violence (4.3)."""
+    """End the call: closing statement first, unless threats or violence (4.3).
+
+    Without a reason (one click once warned) the reason is owed as wrap-up: the agent on the
+    call takes no calls until it is given with POST /calls/<sid>/wrap-up.
+    """
     staff, call = _acting_on(sid)
     body = _json_body()
-    reason = _choice(body, "reason", END_REASONS)
+    reason = None if body.get("reason") is None else _choice(body, "reason", END_REASONS)
     note = _text_field(body, "note", MAX_NOTE_CHARS)
     key = ACTION_KEY.format(action="end", sid=sid)
     fingerprint = json.dumps([reason, note])
@@ -479,6 +518,10 @@ def end(sid: str) -> Response:
     if reason != THREAT and not call.warned:
         # Policy 4.5: tell the caller their behaviour is unacceptable before ending the call.
         raise ApiError(409, "warn before ending")
+    owed_by = call.staff_id if reason is None else None
+    if reason is None and owed_by is None:
+        raise ApiError(422, "reason: is required, as no member of staff is on the call to give "
+                            "it afterwards", "reason")
     s = _services()
 
     def finish() -> dict[str, Any]:
@@ -503,7 +546,8 @@ def end(sid: str) -> Response:
             except TwilioRefused as refused:
                 raise _twilio_gone(refused) or refused from None
             detail: dict[str, object] = {**_actor(staff), "reason": reason, "note": note,
-                                         "closing_statement": reason != THREAT}
+                                         "closing_statement": reason != THREAT,
+                                         "wrap_up_owed": owed_by is not None}
             events = [Event("ended_by_agent", "ended_by_agent", now, detail)]
             if incident is not None:
                 detail["incident_id"] = incident.id
@@ -511,14 +555,49 @@ def end(sid: str) -> Response:
                                     {**_actor(staff), "incident_id": incident.id,
                                      "category": THREAT}))
             s.event_sink.emit(Batch(sid, tuple(events),
-                                    live={"ended_by_agent": "1", "end_reason": reason}))
+                                    live={"ended_by_agent": "1", "end_reason": reason or ""}))
+            if owed_by is not None:
+                AgentPool(s.redis).begin_wrap_up(owed_by, sid)
         return {"call_sid": sid, "ended": True, "reason": reason, "note": note,
-                "closing_statement": reason != THREAT,
+                "closing_statement": reason != THREAT, "wrap_up_owed": owed_by is not None,
                 "incident_id": incident.id if incident is not None else None,
                 "at": now.isoformat()}
 
     result, replayed = _run_once(key, fingerprint, LIVE_TTL_SECONDS, finish,
                                  "call already ended")
+    return _answer(result, replayed)
+
+
+@api.post("/calls/<sid>/wrap-up")
+@roles_required(*ROLES)
+def wrap_up(sid: str) -> Response:
+    """Give the reason for a call ended in one click; its agent may then take calls again."""
+    staff, call = _acting_on(sid)
+    body = _json_body()
+    reason = _choice(body, "reason", WRAP_UP_REASONS)
+    note = _text_field(body, "note", MAX_NOTE_CHARS)
+    key = ACTION_KEY.format(action="wrap-up", sid=sid)
+    fingerprint = json.dumps([reason, note])
+    stored = _stored_result(key)
+    if stored is not None:
+        if stored["fingerprint"] != fingerprint:
+            raise ApiError(409, "the reason for this call is already recorded")
+        return _answer(stored["result"], True)
+    s = _services()
+    pool = AgentPool(s.redis)
+    owed_by = call.staff_id
+    if owed_by is None or pool.wrap_up_owed(owed_by) != sid:
+        raise ApiError(409, "no reason is waiting for this call")
+
+    def record() -> dict[str, Any]:
+        now = clock.now_utc()
+        s.event_sink.emit(Batch(sid, (Event("wrap_up", "wrap_up", now, {
+            **_actor(staff), "reason": reason, "note": note}),)))
+        pool.finish_wrap_up(owed_by, sid, time.time())
+        return {"call_sid": sid, "reason": reason, "note": note, "at": now.isoformat()}
+
+    result, replayed = _run_once(key, fingerprint, LIVE_TTL_SECONDS, record,
+                                 "the reason for this call is already recorded")
     return _answer(result, replayed)
 
 

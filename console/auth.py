@@ -26,9 +26,7 @@ from flask import (
 )
 from sqlalchemy import func, select
 
-from console import security
 from console.security import (
-    TOO_MANY_ATTEMPTS,
     CsrfRefused,
     SignInThrottle,
     add_security_headers,
@@ -36,6 +34,7 @@ from console.security import (
     check_origin,
     configure_cookies,
     csrf_token,
+    too_many_attempts,
 )
 from console.sessions import COOKIE_NAME, ServerSession, SessionStore
 from console.tokens import revoke_tokens, verify_token
@@ -327,20 +326,20 @@ def signin_form() -> Response:
 @auth.post("/signin")
 @public
 def signin() -> Response:
-    """Check email and password, slowed then refused after repeated failures."""
+    """Check email and password; refused (429, never slowed) after too many attempts."""
     services = _services()
     email = request.form.get("email", "").strip().lower()[:254]
     password = request.form.get("password", "")
     throttle = SignInThrottle(services.redis)
     ip = _client_ip()
-    verdict = throttle.verdict(email, ip)
-    if verdict.refused:
+    # Counted before the check, atomically, so simultaneous guesses cannot exceed the limit;
+    # and refused at once: a sleeping thread here is one that cannot answer Twilio.
+    wait = throttle.reserve(email, ip)
+    if wait:
         # The same answer whether or not the email belongs to anyone.
-        response = _signin_page(429, TOO_MANY_ATTEMPTS, email)
-        response.headers["Retry-After"] = str(security.THROTTLE_WINDOW_SECONDS)
+        response = _signin_page(429, too_many_attempts(wait), email)
+        response.headers["Retry-After"] = str(wait)
         return response
-    if verdict.delay_seconds:
-        security.sleep(verdict.delay_seconds)
     with services.sessions() as db:
         staff = db.scalar(select(Staff).where(func.lower(Staff.email) == email,
                                               Staff.active.is_(True))) if email else None
@@ -349,9 +348,8 @@ def signin() -> Response:
     if not password or len(password) > MAX_PASSWORD_CHARS or not verify_password(
         password_hash, password
     ) or staff is None:
-        throttle.record_failure(email, ip)
         return _signin_page(401, BAD_CREDENTIALS, email)
-    throttle.record_success(email)
+    throttle.record_success(email, ip)
     store = session_store(services)
     old = request.cookies.get(COOKIE_NAME)
     if old:

@@ -72,7 +72,8 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                 "requestBody": _body("AvailabilityChange"),
                 "responses": {
                     "200": _ok("Changed.", "Me"), **COMMON,
-                    "409": _error("On a call: available only once it ends."),
+                    "409": _error("On a call: available only once it ends; or the reason for a "
+                                  "call ended in one click is still owed (`wrap_up` in Me)."),
                     "422": _error("Not `available` or `away`."),
                 },
             }},
@@ -102,18 +103,38 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                 },
             }},
             "/api/calls/{CallSid}/end": {"post": {
-                "summary": "End the call with a reason (policy 4.5; threats 4.3).",
+                "summary": "End the call (policy 4.5; threats 4.3): one click once warned.",
                 "description": (
                     "Refused with 409 `warn before ending` unless a warning was given on this "
                     "call, except for `threat_or_violence`, which ends the call at once and "
                     "opens an incident for a manager. Otherwise the caller hears the closing "
-                    "statement and the call ends. Logged with who, when and why." + IDEMPOTENCY
+                    "statement and the call ends. Without a `reason` (or with an empty body) "
+                    "the call ends at once and its reason is owed as wrap-up: the member of "
+                    "staff on the call is in `wrap-up` availability and is offered no call "
+                    "until `POST /api/calls/{CallSid}/wrap-up` gives it. Logged with who, when "
+                    "and why." + IDEMPOTENCY
                 ),
                 "parameters": [SID_PARAMETER],
-                "requestBody": _body("EndCall"),
+                "requestBody": _body("EndCall", required=False),
                 "responses": {
                     "200": _ok("Ending.", "CallEnded"), **CALL_ERRORS,
                     "409": _error("`warn before ending`, or `call already ended`."),
+                },
+            }},
+            "/api/calls/{CallSid}/wrap-up": {"post": {
+                "summary": "Give the reason for a call ended in one click (wrap-up).",
+                "description": (
+                    "Recorded once in the call log with who and when; its agent may then take "
+                    "calls again (available, or when the caller's closing statement has "
+                    "ended). The same request again gets the first answer; another reason is "
+                    "a 409." + IDEMPOTENCY
+                ),
+                "parameters": [SID_PARAMETER],
+                "requestBody": _body("WrapUp"),
+                "responses": {
+                    "200": _ok("Recorded.", "WrapUpRecorded"), **CALL_ERRORS,
+                    "409": _error("No reason is waiting for this call, or another reason is "
+                                  "already recorded."),
                 },
             }},
             "/api/calls/{CallSid}/incident": {"post": {
@@ -146,8 +167,12 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                         "role": {"type": "string",
                                  "enum": ["agent", "supervisor", "manager", "admin"]},
                         "client_identity": {"type": "string", "nullable": True}}},
-                    "availability": {"type": "string", "enum": ["available", "busy", "away"]},
+                    "availability": {"type": "string",
+                                     "enum": ["available", "busy", "away", "wrap-up"]},
                     "current_call": {"type": "string", "nullable": True},
+                    "wrap_up": {"type": "object", "nullable": True,
+                                "description": "The call whose reason is still owed.",
+                                "properties": {"call_sid": CALL_SID}},
                     "csrf_token": {"type": "string",
                                    "description": "Only when signed in with the cookie."}}},
                 "AvailabilityChange": {"type": "object", "required": ["availability"],
@@ -197,15 +222,25 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                     "warning": {"type": "integer", "description": "1 for the first warning."},
                     "at": {"type": "string", "format": "date-time"},
                     "text": {"type": "string"}}},
-                "EndCall": {"type": "object", "required": ["reason"], "properties": {
-                    "reason": {"type": "string", "enum": END_REASONS},
+                "EndCall": {"type": "object", "properties": {
+                    "reason": {"type": "string", "enum": END_REASONS, "nullable": True,
+                               "description": "Leave out to end a warned call at once and "
+                                              "give the reason as wrap-up."},
                     "note": {"type": "string", "maxLength": 2000}}},
                 "CallEnded": {"type": "object", "properties": {
                     "call_sid": CALL_SID, "ended": {"type": "boolean"},
-                    "reason": {"type": "string", "enum": END_REASONS},
+                    "reason": {"type": "string", "enum": END_REASONS, "nullable": True},
                     "note": {"type": "string"},
                     "closing_statement": {"type": "boolean"},
+                    "wrap_up_owed": {"type": "boolean"},
                     "incident_id": {"type": "integer", "nullable": True},
+                    "at": {"type": "string", "format": "date-time"}}},
+                "WrapUp": {"type": "object", "required": ["reason"], "properties": {
+                    "reason": {"type": "string", "enum": CATEGORIES},
+                    "note": {"type": "string", "maxLength": 2000}}},
+                "WrapUpRecorded": {"type": "object", "properties": {
+                    "call_sid": CALL_SID, "reason": {"type": "string", "enum": CATEGORIES},
+                    "note": {"type": "string"},
                     "at": {"type": "string", "format": "date-time"}}},
                 "IncidentReport": {"type": "object", "required": ["category"], "properties": {
                     "category": {"type": "string", "enum": END_REASONS},

@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import redis
@@ -23,20 +21,45 @@ CONTENT_SECURITY_POLICY = (
 )
 HSTS = "max-age=31536000; includeSubDomains"
 
-# Sign-in throttle: failures counted per email and per client IP over a 15-minute window.
+# Sign-in throttle: password checks counted per email and per client IP over a 15-minute window.
 THROTTLE_WINDOW_SECONDS = 15 * 60
-EMAIL_DELAY_AFTER = 5
 EMAIL_REFUSE_AFTER = 10
 # A contact centre signs in from one public address: a higher bar per IP, so one person
 # mistyping cannot lock out the whole floor, while a password spray is still stopped.
-IP_DELAY_AFTER = 20
 IP_REFUSE_AFTER = 40
-MAX_DELAY_SECONDS = 5.0
 THROTTLE_KEY = "callflow:signin:failures:{kind}:{digest}"
-TOO_MANY_ATTEMPTS = "Too many failed sign-ins. Please wait 15 minutes and try again."
 
-# Tests replace this to keep the delay observable but instant.
-sleep = time.sleep
+# One atomic step: refuse if either count is at its limit (with the seconds until the later
+# window ends), else count this attempt against both before its password is checked.
+_RESERVE = """
+local by_email = tonumber(redis.call('GET', KEYS[1]) or '0')
+local by_ip = tonumber(redis.call('GET', KEYS[2]) or '0')
+local wait = 0
+if by_email >= tonumber(ARGV[1]) then wait = math.max(wait, redis.call('TTL', KEYS[1])) end
+if by_ip >= tonumber(ARGV[2]) then wait = math.max(wait, redis.call('TTL', KEYS[2])) end
+if by_email >= tonumber(ARGV[1]) or by_ip >= tonumber(ARGV[2]) then
+  if wait < 1 then wait = tonumber(ARGV[3]) end
+  return wait
+end
+for _, key in ipairs(KEYS) do
+  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[3]) end
+end
+return 0
+"""
+# A successful sign-in clears the email's count and hands back the IP's slot it took.
+_RELEASE = """
+redis.call('DEL', KEYS[1])
+if redis.call('EXISTS', KEYS[2]) == 1 and redis.call('DECR', KEYS[2]) <= 0 then
+  redis.call('DEL', KEYS[2])
+end
+return 0
+"""
+
+
+def too_many_attempts(retry_after_seconds: int) -> str:
+    """The sign-in page's plain message when the throttle refuses, in whole minutes."""
+    minutes = max(1, -(-retry_after_seconds // 60))
+    return f"Too many attempts. Try again in {minutes} minute{'' if minutes == 1 else 's'}."
 
 
 class CsrfRefused(Exception):
@@ -126,47 +149,36 @@ def configure_cookies(app: Flask, secure: bool) -> None:
     )
 
 
-@dataclass(frozen=True)
-class ThrottleVerdict:
-    """What the throttle says about a sign-in attempt: wait this long, or refuse (429)."""
-
-    delay_seconds: float
-    refused: bool
-
-
 class SignInThrottle:
-    """Counts failed sign-ins per email and per client IP in Redis."""
+    """Counts password checks per email and per client IP in Redis, atomically, never sleeping.
+
+    Each attempt takes a slot before its password is checked, so however many arrive at once,
+    at most EMAIL_REFUSE_AFTER checks run per email (and IP_REFUSE_AFTER per IP) in a window.
+    """
 
     def __init__(self, client: redis.Redis):
         self.client = client
+        self._reserve = client.register_script(_RESERVE)
+        self._release = client.register_script(_RELEASE)
 
     @staticmethod
     def _key(kind: str, value: str) -> str:
         digest = hashlib.sha256(value.strip().lower().encode()).hexdigest()
         return THROTTLE_KEY.format(kind=kind, digest=digest)
 
+    def _keys(self, email: str, ip: str) -> list[str]:
+        return [self._key("email", email), self._key("ip", ip)]
+
     def failures(self, email: str, ip: str) -> tuple[int, int]:
-        """Failures in the window for this email and this IP."""
-        by_email, by_ip = self.client.mget(self._key("email", email), self._key("ip", ip))
+        """Attempts counted in the window for this email and this IP."""
+        by_email, by_ip = self.client.mget(self._keys(email, ip))
         return int(by_email or 0), int(by_ip or 0)
 
-    def verdict(self, email: str, ip: str) -> ThrottleVerdict:
-        """Whether to slow down or refuse this attempt, before checking the password."""
-        by_email, by_ip = self.failures(email, ip)
-        if by_email >= EMAIL_REFUSE_AFTER or by_ip >= IP_REFUSE_AFTER:
-            return ThrottleVerdict(0.0, True)
-        over = max(by_email - EMAIL_DELAY_AFTER + 1, by_ip - IP_DELAY_AFTER + 1, 0)
-        return ThrottleVerdict(min(float(over), MAX_DELAY_SECONDS), False)
+    def reserve(self, email: str, ip: str) -> int:
+        """Take a slot for one password check: 0 if granted, else seconds until one frees up."""
+        return int(self._reserve(keys=self._keys(email, ip), args=[
+            EMAIL_REFUSE_AFTER, IP_REFUSE_AFTER, THROTTLE_WINDOW_SECONDS]))
 
-    def record_failure(self, email: str, ip: str) -> None:
-        """Count one failed attempt against the email and the IP."""
-        pipe = self.client.pipeline(transaction=True)
-        for key in (self._key("email", email), self._key("ip", ip)):
-            # The window starts at the first failure (SET NX; INCR keeps the TTL).
-            pipe.set(key, 0, nx=True, ex=THROTTLE_WINDOW_SECONDS)
-            pipe.incr(key)
-        pipe.execute()
-
-    def record_success(self, email: str) -> None:
-        """A successful sign-in clears the email's count (the IP's stays)."""
-        self.client.delete(self._key("email", email))
+    def record_success(self, email: str, ip: str) -> None:
+        """A successful sign-in clears the email's count and gives the IP its slot back."""
+        self._release(keys=self._keys(email, ip))

@@ -32,10 +32,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from callflow.phone import InvalidNumber, normalise
+from callflow import words
+from callflow.csv_cells import escape_cell
+from callflow.phone import InvalidNumber, display, normalise
 from callflow.register import (
     CATEGORY_LABELS,
     COLUMNS,
+    LIFT_COLUMNS,
     VOICEMAIL,
     Category,
     EntryInvalid,
@@ -44,7 +47,7 @@ from callflow.register import (
     entry_row,
     entry_status,
     parse_date,
-    parse_entry,
+    read_entry,
 )
 from console.auth import current_staff, restrict_blueprint, roles_required
 from service import clock
@@ -98,12 +101,23 @@ def _local(moment: datetime | None, seconds: bool = False) -> str:
     """An instant in the centre's local time, as staff read it."""
     if moment is None:
         return ""
-    local = moment.astimezone(_services().settings.tz)
-    return f"{local:%a} {local.day} {local:%b %Y %H:%M{':%S' if seconds else ''}}"
+    return words.local_moment(moment, _services().settings.tz, seconds)
 
 
 def _day(value: date | None) -> str:
-    return f"{value:%a} {value.day} {value:%b %Y}" if value else ""
+    return words.short_date(value)
+
+
+def _stored_value(value: object) -> str:
+    return words.stored_value(value, _services().settings.tz)
+
+
+# The words module's rules as Jinja filters, so every template says things the same way.
+for _name, _filter in (("audit_action", words.audit_action), ("change_name", words.change_name),
+                       ("stored_value", _stored_value), ("reason_label", words.reason),
+                       ("phone", display), ("role_label", words.role_name),
+                       ("words", words.humanise)):
+    workspace.add_app_template_filter(_filter, _name)
 
 
 def _is_manager() -> bool:
@@ -143,23 +157,53 @@ class FilterForm:
     errors: dict[str, list[str]]
 
 
+# The call log's filters as the page labels them, for messages read away from the form (CSV).
+FILTER_LABELS = {
+    "from": "From date", "to": "To date", "number": "Number",
+    "person": "Person of interest (reference)", "decision": "Decision", "agent": "Agent",
+}
+MAX_FILTER_CHARS = 64
+# Control characters (NUL above all: PostgreSQL refuses it) and U+FFFD, which stands for bytes
+# that were not UTF-8: nothing anyone types into these fields.
+_UNTYPEABLE = re.compile("[\x00-\x1f\x7f\ufffd]")
+_AGENT_ID = re.compile("[0-9]{1,9}")
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+
+
+def _unusable(text: str) -> str | None:
+    """Why a filter value cannot be used at all, or None."""
+    if len(text) > MAX_FILTER_CHARS:
+        return f"is too long (at most {MAX_FILTER_CHARS} characters)"
+    if _UNTYPEABLE.search(text):
+        return "has characters that cannot be used here"
+    return None
+
+
 def read_filter(session: Session, args: Mapping[str, Any]) -> FilterForm:
     """The log filter from a query string, with a message for each field that is wrong."""
     getlist = args.getlist if isinstance(args, MultiDict) else (lambda k: [args.get(k, "")])
-    values = {k: (args.get(k) or "").strip()
-              for k in ("from", "to", "number", "person", "decision", "agent")}
+    values = {k: (args.get(k) or "").strip() for k in FILTER_LABELS}
     values["mark"] = [m for m in getlist("mark") if m in q.MARKS]
     errors: list[FieldError] = []
+    for name in FILTER_LABELS:
+        problem = _unusable(values[name])
+        if problem:
+            errors.append(FieldError(name, problem))
+            values[name] = ""  # never echoed back, nor looked up
     f = q.CallFilter(marks=frozenset(values["mark"]))
 
     def day(name: str) -> date | None:
         if not values[name]:
             return None
         try:
-            return parse_date(values[name])
+            parsed = parse_date(values[name])
         except ValueError as error:
             errors.append(FieldError(name, str(error)))
             return None
+        if not EARLIEST_DAY <= parsed <= LATEST_DAY:
+            errors.append(FieldError(name, "must be between the years 2000 and 2999"))
+            return None
+        return parsed
 
     f = replace(f, date_from=day("from"), date_to=day("to"))
     if f.date_from and f.date_to and f.date_from > f.date_to:
@@ -181,7 +225,7 @@ def read_filter(session: Session, args: Mapping[str, Any]) -> FilterForm:
         else:
             errors.append(FieldError("decision", "is not one of the decisions listed"))
     if values["agent"]:
-        if values["agent"].isdigit():
+        if _AGENT_ID.fullmatch(values["agent"]):
             f = replace(f, agent_id=int(values["agent"]))
         else:
             errors.append(FieldError("agent", "choose an agent from the list"))
@@ -221,19 +265,9 @@ def calls() -> Response:
     )
 
 
-def _csv_safe(value: object) -> object:
-    # A cell a spreadsheet would run as a formula is written as text (OWASP CSV injection);
-    # "+4477..." phone numbers are left alone, being digits only.
-    if isinstance(value, str) and value[:1] in ("=", "@", "\t", "\r", "+", "-") and not (
-        value[:1] in "+-" and value[1:].isdigit()
-    ):
-        return "'" + value
-    return value
-
-
 def _csv_line(values: Sequence[object]) -> str:
     out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerow([_csv_safe(v) for v in values])
+    csv.writer(out, lineterminator="\r\n").writerow([escape_cell(v) for v in values])
     return out.getvalue()
 
 
@@ -270,7 +304,8 @@ def calls_csv() -> Response:
     with _services().sessions() as session:
         form = read_filter(session, request.args)
     if form.errors:
-        messages = "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items())
+        messages = "; ".join(f"{FILTER_LABELS.get(k, k)}: {', '.join(v)}"
+                             for k, v in form.errors.items())
         return Response(messages, status=400, mimetype="text/plain")
     stamp = _now().astimezone(_services().settings.tz).strftime("%Y%m%d-%H%M")
     return Response(
@@ -303,40 +338,54 @@ def _safe_link(url: object) -> str:
     return text if text.startswith(("https://", "http://")) else ""
 
 
+_ENTRY_ID_PREFIX = re.compile(r"^register entry \d+: ")
+
+
 def describe(event: q.TimelineEvent, names: Mapping[int, str], refs: Mapping[int, str]) -> Step:
     """A timeline event in words a supervisor reads without knowing the event schema."""
     d = event.detail
     kind = event.kind
     who = _staff_name(names, d.get("staff_id")) if d.get("staff_id") is not None else ""
-    extra = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in d.items()
-                      if k in ("reason", "note", "category", "police_reference") and v)
+    extra = "; ".join(part for part in (
+        words.reason(d["category"]) if d.get("category") else "",
+        f"note: {d['note']}" if d.get("note") else "",
+        f"police reference {d['police_reference']}" if d.get("police_reference") else "",
+    ) if part)
     if kind == "received":
-        source = "number withheld" if d.get("withheld") else f"from {d.get('from') or 'unknown'}"
+        caller = display(str(d["from"])) if d.get("from") else "an unknown number"
+        source = "number withheld" if d.get("withheld") else f"from {caller}"
         return Step(event.at, kind, "Call received", source)
     if kind == "lookup":
         if d.get("failed"):
             return Step(event.at, kind, "Register check failed",
                         "the register could not be read; the call was routed as normal")
         entry = d.get("entry_id")
-        found = (f"on the register: {refs.get(int(entry), f'entry {entry}')}" if entry
+        found = (f"on the register: {refs.get(int(entry), 'an entry since removed')}" if entry
                  else "not on the register")
-        return Step(event.at, kind, "Register checked", f"{found} (from the {d.get('source')})")
+        return Step(event.at, kind, "Register checked", found)
     if kind == "decision":
         label = q.DECISION_LABELS.get(str(d.get("outcome")), str(d.get("outcome")))
-        return Step(event.at, kind, f"Decision: {label}", str(d.get("reason", "")))
+        # The reason names the entry by its row id ("register entry 3: ..."); the lookup step
+        # above already names it by customer reference.
+        why = _ENTRY_ID_PREFIX.sub("", str(d.get("reason", "")))
+        return Step(event.at, kind, f"Decision: {label}", why)
     if kind == "emergency":
         return Step(event.at, kind, "Emergency option chosen", str(d.get("reason", "")))
     if kind == "emergency_ended":
-        return Step(event.at, kind, "Emergency line call ended", str(d.get("dial_status", "")))
+        return Step(event.at, kind, "Emergency line call ended",
+                    words.label(d.get("dial_status", ""), words.STATUS_LABELS))
     if kind == "dialled":
-        return Step(event.at, kind, f"Rang {who}", f"{d.get('leg', '')} leg")
+        return Step(event.at, kind, f"Rang {who}",
+                    f"as {words.label(d.get('leg', ''), words.LEG_LABELS)}" if d.get("leg") else "")
     if kind == "dial_refused":
         return Step(event.at, kind, f"Could not ring {who}", str(d.get("message", "")))
     if kind == "no_answer":
         return Step(event.at, kind, f"{who} did not answer",
-                    f"{d.get('status', '')}; next: {d.get('next', '')}")
+                    f"{words.label(d.get('status', ''), words.STATUS_LABELS)}; "
+                    f"next: {words.humanise(d.get('next', ''))}")
     if kind == "connected":
-        return Step(event.at, kind, f"Connected to {who}", f"{d.get('leg', '')} leg")
+        return Step(event.at, kind, f"Connected to {who}",
+                    f"as {words.label(d.get('leg', ''), words.LEG_LABELS)}" if d.get("leg") else "")
     if kind == "agent_left":
         return Step(event.at, kind, f"{who} left the call")
     if kind == "voicemail_offered":
@@ -346,25 +395,29 @@ def describe(event: q.TimelineEvent, names: Mapping[int, str], refs: Mapping[int
         return Step(event.at, kind, "Voicemail left",
                     f"{seconds} seconds" if seconds else "", _safe_link(d.get("recording_url")))
     if kind == "recording":
-        return Step(event.at, kind, f"Recording {d.get('status', '')}".strip(), "",
+        return Step(event.at, kind, f"Recording {words.humanise(d.get('status', ''))}".strip(), "",
                     _safe_link(d.get("recording_url")), quiet=True)
     if kind == "status":
         duration = d.get("duration")
-        return Step(event.at, kind, f"Status: {d.get('status')}",
+        return Step(event.at, kind, f"Call {words.label(d.get('status'), words.STATUS_LABELS)}",
                     f"{duration} seconds" if duration is not None else "")
     if kind == "warning":
         return Step(event.at, kind, f"Warning given by {who or 'the agent'}", extra)
     if kind == "ended_by_agent":
-        return Step(event.at, kind, f"Call ended by {who or 'the agent'}", extra)
+        why = words.reason(d["reason"]) if d.get("reason") else "no reason given"
+        note = f"; note: {d['note']}" if d.get("note") else ""
+        return Step(event.at, kind, f"Ended by the agent: {why}", f"{who or 'the agent'}{note}")
     if kind == "incident":
         return Step(event.at, kind, "Incident reported", extra)
     if kind == "conference":
-        return Step(event.at, kind, f"Conference {d.get('event', '')}", quiet=True)
+        return Step(event.at, kind, words.label(d.get("event", ""), words.CONFERENCE_LABELS),
+                    quiet=True)
     if kind == "fallback":
         return Step(event.at, kind, "Fallback route used",
                     f"Twilio error {d.get('error')}" if d.get("error") else "")
-    rest = "; ".join(f"{k}: {v}" for k, v in d.items())
-    return Step(event.at, kind, kind.replace("_", " ").capitalize(), rest)
+    rest = "; ".join(f"{words.humanise(k)}: {words.humanise(v)}" for k, v in d.items()
+                     if k != "staff_id")
+    return Step(event.at, kind, words.humanise(kind).capitalize(), rest)
 
 
 @workspace.get("/calls/<call_sid>")
@@ -468,11 +521,20 @@ def day_chart(label: str, days: Sequence[date], counts: Mapping[date, Mapping[st
                  left, right, bottom, not any(totals))
 
 
+# The chart's 11px labels: a digit or letter is at most about 7px wide in the sans-serif fonts.
+LABEL_CHAR_WIDTH = 7.0
+LABEL_MIN_WIDTH = 150
+
+
 def bar_list_chart(label: str, items: Sequence[tuple[str, Mapping[str, int]]],
                    series: Sequence[tuple[str, str]], width: int = 460) -> Chart:
-    """Horizontal bars, one row per item (an agent, a number), stacked by series."""
+    """Horizontal bars, one row per item (an agent, a number), stacked by series; the label
+    column is as wide as its longest label, and the chart widens to keep the plot's width."""
     row = 24
-    left, right, top = 150, width - 16, 8
+    longest = max((len(name) for name, _ in items), default=0)
+    left = max(LABEL_MIN_WIDTH, math.ceil(longest * LABEL_CHAR_WIDTH) + 16)
+    width += max(0, left - 150)
+    right, top = width - 16, 8
     height = top + row * max(len(items), 1) + 30
     totals = [sum(v.get(k, 0) for k, _ in series) for _, v in items]
     ceiling = nice_ceiling(max(totals or [0]))
@@ -534,7 +596,7 @@ def dashboard() -> Response:
                        [(name, {"warned": w, "ended_by_agent": e})
                         for _, name, w, e in per_agent], MARK_SERIES[:2]),
         bar_list_chart("Repeated-contact leaders (last 7 days)",
-                       [(f"{n} ({holders[n]})" if n in holders else n,
+                       [(f"{display(n)} ({holders[n]})" if n in holders else display(n),
                          {"register" if n in holders else "other": c}) for n, c in leaders],
                        [("other", "Not on the register"), ("register", "On the register")]),
     ]
@@ -665,6 +727,8 @@ def form_row(form: MultiDict) -> dict[str, str]:
     row["categories"] = "; ".join(form.getlist("categories"))
     row["written_only"] = "yes" if form.get("written_only") else "no"
     row["visits_by_appointment"] = "yes" if form.get("visits_by_appointment") else "no"
+    for name in LIFT_COLUMNS:  # lifting has its own form, with its own checks
+        row[name] = ""
     return row
 
 
@@ -689,16 +753,15 @@ def _entry_form(values: Mapping[str, Any], errors: Mapping[str, list[str]], edit
 
 
 def _check(row: Mapping[str, str], today: date, creating: bool):
-    fields, problems = parse_entry(row)
-    if fields is not None:
-        with _services().sessions() as session:
-            store = RegisterStore(session)
-            if creating and store.get(fields.customer_ref) is not None:
-                problems.append(FieldError(
-                    "customer_ref", f"{fields.customer_ref} is already on the register; "
-                                    "edit that entry instead"))
-            problems += store.validate(fields, today)
-    return fields, problems
+    fields, problems = read_entry(row)
+    with _services().sessions() as session:
+        store = RegisterStore(session)
+        if creating and fields.customer_ref and store.get(fields.customer_ref) is not None:
+            problems.append(FieldError(
+                "customer_ref", f"{fields.customer_ref} is already on the register; "
+                                "edit that entry instead"))
+        problems += store.validate(fields, today, unreadable={p.field for p in problems})
+    return (None if problems else fields), problems
 
 
 def _save_and_notify(fields, actor: Staff, creating: bool) -> tuple[bool, str]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Flask, Request
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config.settings import Settings, load_settings
 from service.container import Services
@@ -28,7 +29,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.session_interface = _NoCookieSessionForTwilio()
 
     from console.api import api
-    from console.auth import auth
+    from console.auth import auth, public
+    from console.dead_letters import dead_letters
     from console.pages import pages
     from console.workspace import workspace
     from simulator.web import simulator
@@ -38,23 +40,54 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app.register_blueprint(voice)
     app.wsgi_app = IncomingCalls(app.wsgi_app, services)  # type: ignore[method-assign]
+    if settings.trusted_proxies:
+        # The client's address from X-Forwarded-For, trusting only the configured proxy hops.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=0, x_host=0, x_port=0,
+            x_prefix=0,
+        )
     app.register_blueprint(announcements)
     app.register_blueprint(auth)
     app.register_blueprint(api)
     app.register_blueprint(pages)
     app.register_blueprint(workspace)
+    app.register_blueprint(dead_letters)
     if settings.simulator_enabled:
         app.register_blueprint(simulator)
     # The console's stylesheet and scripts (including the npm-installed Twilio Voice SDK).
     app.add_url_rule("/static/console/<path:filename>", endpoint="static_console",
                      view_func=_console_static)
 
+    @app.get("/favicon.ico")
+    @public
+    def favicon():
+        """Browsers ask for /favicon.ico on every page without a <link rel=icon> (PDFs, JSON)."""
+        from flask import redirect, url_for
+
+        return redirect(url_for("static_console", filename="favicon.svg"), code=301)
+
     @app.get("/healthz")
     def healthz():
-        """Liveness for the platform and the runner: the process answers."""
+        """Liveness for the platform and the runner: 200 while the process answers, with the
+        body saying "degraded" (and why, in plain words) while Redis is away."""
+        reasons = redis_problems(services)
+        if reasons:
+            return {"status": "degraded", "reasons": reasons}
         return {"status": "ok"}
 
     return app
+
+
+def redis_problems(services: Services) -> list[str]:
+    """Why Redis cannot be used now, in plain words; empty when it answers."""
+    from redis import RedisError
+
+    try:
+        services.redis.ping()  # refused at once while the circuit breaker is open
+    except (RedisError, OSError):
+        return ["Redis cannot be reached. Calls are still answered, using the register in the "
+                "database, and call events wait on disk until Redis is back."]
+    return []
 
 
 class _NoCookieSessionForTwilio(SecureCookieSessionInterface):

@@ -243,6 +243,46 @@ def demo_seed() -> None:
         click.echo("staff already exist; demo data not added")
 
 
+@main.group()
+def events() -> None:
+    """Call events the call log refused (dead letters)."""
+
+
+@events.command("dead-letters")
+def events_dead_letters() -> None:
+    """List the call events set aside, oldest first, with what went wrong."""
+    from store.dead_letters import DeadLetters, plain_reason
+
+    s = services()
+    with s.sessions() as session:
+        letters = DeadLetters(session).listing()
+    if not letters:
+        click.echo("no dead letters: every call event reached the call log")
+        return
+    for letter in letters:
+        when = letter.failed_at.astimezone(s.settings.tz).strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(f"{letter.id:>6}  {when}  {letter.call_sid or '-':<34}  "
+                   f"tried {letter.attempts}x  {plain_reason(letter.error_type)} "
+                   f"Details: {letter.error}")
+
+
+@events.command("retry")
+@click.argument("letter_ids", nargs=-1, type=int)
+@click.option("--all", "every", is_flag=True, help="Retry every dead letter.")
+def events_retry(letter_ids: tuple[int, ...], every: bool) -> None:
+    """Record dead letters in the call log again; each one recorded is removed."""
+    from workers.context import use_services
+    from workers.pump import retry_dead_letters
+
+    if bool(letter_ids) == every:
+        raise click.UsageError("give the numbers of the dead letters to retry, or --all")
+    use_services(services())
+    recorded, refused = retry_dead_letters(None if every else list(letter_ids))
+    click.echo(f"{recorded} recorded in the call log, {refused} still refused")
+    if refused:
+        sys.exit(1)
+
+
 def _attach_commands() -> None:
     """Commands that live beside the parts they drive."""
     from console.cli import disable_command, token_command

@@ -7,16 +7,14 @@ import sys
 import threading
 
 import click
-from rq import Worker
-from rq.cron import CronScheduler
 
 from config.settings import SettingsError, load_settings
-from service.container import QUEUE_NAME, Services
+from service.background import run_scheduler, run_worker
+from service.container import Services
 from service.runner import run_service
+from store.redis_client import scheduler_redis
 from workers.context import use_services
 from workers.pump import run_pump
-
-CRON_CONFIG = "workers.cron"
 
 
 def _services() -> Services:
@@ -38,17 +36,23 @@ def pump() -> None:
 
 @click.command()
 def worker() -> None:
-    """Run an RQ worker on the callflow queue, with rq's scheduler for delayed jobs."""
+    """Run an RQ worker on the callflow queue; it waits out a Redis outage rather than exit."""
     services = _services()
-    Worker([QUEUE_NAME], connection=services.worker_redis).work(with_scheduler=True)
+    run_worker(services.worker_redis)
 
 
 @click.command()
 def scheduler() -> None:
-    """Run rq's cron scheduler with the periodic jobs in workers.cron."""
-    cron = CronScheduler(connection=_services().worker_redis)
-    cron.load_config_from_file(CRON_CONFIG)
-    cron.start()
+    """Move delayed jobs to the queue when due and enqueue the periodic jobs in workers.cron."""
+    services = _services()
+    client = scheduler_redis(services.redis_url)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        run_scheduler(client, stop)
+    finally:
+        client.close()
 
 
 @click.command()

@@ -17,6 +17,7 @@ from twilio.rest import Client
 from config.settings import Settings
 from service.register import RegisterService
 from store.call_events import CallEventSink
+from store.circuit import Circuit
 from store.db import make_engine, make_session_factory
 from store.embedded_redis import EmbeddedRedis
 from store.lookup import RegisterLookup
@@ -70,9 +71,14 @@ class Services:
         return make_session_factory(make_engine(self.settings.database_url, call_path=True))
 
     @cached_property
+    def redis_circuit(self) -> Circuit:
+        """This process's circuit breaker for the call path's Redis (also read by /healthz)."""
+        return Circuit()
+
+    @cached_property
     def redis(self) -> redis.Redis:
-        """The call path's client: one pool per process, tight time-outs."""
-        return call_path_redis(self.redis_url)
+        """The call path's client: one pool per process, tight time-outs, behind the breaker."""
+        return call_path_redis(self.redis_url, self.redis_circuit)
 
     @cached_property
     def worker_redis(self) -> redis.Redis:

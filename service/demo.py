@@ -51,7 +51,7 @@ def demo_rows(today: date) -> list[dict[str, str]]:
             **common,
             "customer_ref": "QL-100002",
             "name": "Chris Sample",
-            "phone_numbers": "07700 900456; 0191 496 0456",
+            "phone_numbers": "07700 900456; 0191 498 0456",
             "categories": "unreasonable_persistence",
             "reason": "Daily calls about a closed complaint.",
             "call_windows": "Tue,Thu 10:00-12:00",

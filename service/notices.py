@@ -18,6 +18,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from callflow import words
 from callflow.register import CATEGORY_LABELS, Category, EntryInvalid, FieldError
 from callflow.schedule import DAY_NAMES, parse_schedule
 from config.settings import Settings
@@ -74,7 +75,7 @@ def render_letter(kind: str, context: dict[str, object], dirs: Sequence[Path]) -
 
 def long_date(day: date) -> str:
     """A date as a letter writes it: 1 December 2026."""
-    return f"{day.day} {day:%B %Y}"
+    return words.long_date(day)
 
 
 def _days_text(days: Iterable[int]) -> str:
@@ -86,11 +87,11 @@ def _days_text(days: Iterable[int]) -> str:
 
 
 def _minute_text(minute: int) -> str:
-    return f"{minute // 60:02d}:{minute % 60:02d}"
+    return words.minute_of_day(minute)
 
 
 def windows_text(call_windows: str) -> list[str]:
-    """Call windows as a customer reads them: "Monday to Friday, 14:00 to 15:30"."""
+    """Call windows as a customer reads them: "Monday to Friday, 2pm to 3:30pm"."""
     if not call_windows:
         return []
     return [f"{_days_text(w.days)}, {_minute_text(w.start_minute)} to "
@@ -190,12 +191,13 @@ class NoticeView:
     produced_at: datetime
     sent_on: date | None
     body: str
+    withdrawn_at: datetime | None = None
 
 
 def _view(notice: Notice, names: dict[int, str]) -> NoticeView:
     return NoticeView(notice.id, notice.kind, notice.customer_ref, notice.entry_id,
                       names.get(notice.produced_by_id, ""), notice.produced_at, notice.sent_on,
-                      notice.body)
+                      notice.body, notice.withdrawn_at)
 
 
 class Notices:
@@ -300,6 +302,9 @@ class Notices:
         notice = self.get(notice_id)
         if notice is None:
             raise NoticeRefused(f"no notice {notice_id}")
+        if notice.withdrawn_at is not None:
+            raise NoticeRefused("This notice was withdrawn: the restriction no longer applies, "
+                                "so it should not be sent.")
         if notice.kind == "restriction" and notice.entry_id is not None:
             with self.sessions() as session:
                 entry = RegisterStore(session).get_by_id(notice.entry_id)

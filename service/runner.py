@@ -25,6 +25,13 @@ STOP_SECONDS = 10.0
 POLL_SECONDS = 0.2
 # Below STOP_SECONDS, so gunicorn finishes its requests before the runner resorts to SIGKILL.
 WEB_GRACEFUL_SECONDS = 8
+# A child that dies is started again, unless it died this often within the window.
+RESTART_LIMIT = 5
+RESTART_WINDOW_SECONDS = 60.0
+# The banner waits for the web to answer and then for the children's start-up chatter to pass,
+# so it is the last thing a person sees rather than lost among their log lines.
+QUIET_SECONDS = 1.5
+BANNER_RULE = "=" * 72
 
 Echo = Callable[[str], None]
 
@@ -102,8 +109,10 @@ def banner(settings: Settings, base_url: str, redis_url: str, seeded: bool) -> s
     where = database.database if database.get_backend_name() == "sqlite" else None
     lines = [
         "",
+        BANNER_RULE,
         "callflow is running; Ctrl-C stops it.",
-        f"  console     {base_url}/",
+        f"  console     {base_url}/console  (agents and supervisors)",
+        f"  workspace   {base_url}/workspace  (call log, register, notices)",
     ]
     if settings.simulator_enabled:
         lines.append(f"  simulator   {base_url}/simulator  (a phone in the browser)")
@@ -117,22 +126,62 @@ def banner(settings: Settings, base_url: str, redis_url: str, seeded: bool) -> s
         "  logs        this terminal (web access log, pump, worker, scheduler)",
         f"  open        {settings.opening_hours} (to try calls at any hour: "
         "CALLFLOW_OPENING_HOURS='Mon-Sun 00:00-24:00' make run)",
+        BANNER_RULE,
         "",
     ]
     return "\n".join(lines)
 
 
-def watch(running: list[Child], base_url: str, on_ready: Callable[[], None]) -> Child:
-    """Wait until a child exits and return it; call on_ready once the web answers."""
+def watch(running: list[Child], base_url: str, on_ready: Callable[[], None],
+          restart: Callable[[Child], Child | None] | None = None) -> Child:
+    """Wait until a child exits; call on_ready once the web answers and QUIET_SECONDS more have
+    passed. restart may put a fresh child in the dead one's place (and return it); else the dead
+    child is returned."""
+    answered_at: float | None = None
     ready = False
     while True:
-        for child in running:
+        for index, child in enumerate(running):
             if child.process.poll() is not None:
-                return child
-        if not ready and answers(base_url):
+                fresh = restart(child) if restart else None
+                if fresh is None:
+                    return child
+                running[index] = fresh
+        if answered_at is None and answers(base_url):
+            answered_at = time.monotonic()
+        if not ready and answered_at is not None and (
+                time.monotonic() - answered_at >= QUIET_SECONDS):
             ready = True
             on_ready()
         time.sleep(POLL_SECONDS)
+
+
+class Restarts:
+    """Puts a child that died back, unless it keeps dying: then the runner stops everything."""
+
+    def __init__(self, argvs: dict[str, list[str]], env: dict[str, str], echo: Echo,
+                 limit: int = RESTART_LIMIT, window: float = RESTART_WINDOW_SECONDS):
+        self.argvs = argvs
+        self.env = env
+        self.echo = echo
+        self.limit = limit
+        self.window = window
+        self.deaths: dict[str, list[float]] = {}
+
+    def __call__(self, dead: Child) -> Child | None:
+        """A fresh child in place of the dead one, or None when it died too often just now."""
+        now = time.monotonic()
+        recent = [at for at in self.deaths.get(dead.name, []) if now - at < self.window]
+        recent.append(now)
+        self.deaths[dead.name] = recent
+        if len(recent) > self.limit:
+            return None
+        # Whatever the dead child left in its group (an rq work horse) goes with it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(dead.process.pid, signal.SIGKILL)
+        fresh = launch(dead.name, self.argvs[dead.name], self.env)
+        self.echo(f"callflow run: {dead.name} {ended(dead.process.returncode)}; "
+                  f"restarted it (pid {fresh.process.pid})")
+        return fresh
 
 
 def stop(started: list[Child], echo: Echo) -> None:
@@ -161,7 +210,8 @@ def ended(code: int) -> str:
 
 
 def run_service(host: str, port: int, web_workers: int, echo: Echo) -> int:
-    """Run everything until Ctrl-C or SIGTERM (exit status 0) or a child dies (1)."""
+    """Run everything until Ctrl-C or SIGTERM (exit status 0) or a child keeps dying (1); a
+    child that dies now and then is started again."""
     base_url = browser_url(host, port)
     # Webhook signatures are checked against this URL, so it must name the port actually used.
     os.environ.setdefault("PUBLIC_BASE_URL", base_url)
@@ -178,12 +228,14 @@ def run_service(host: str, port: int, web_workers: int, echo: Echo) -> int:
         seeded = prepare(services)
         services.engine.dispose()
         env = dict(os.environ, PYTHONUNBUFFERED="1")  # logs reach a pipe or file line by line
-        for name, argv in commands(host, port, web_workers).items():
+        argvs = commands(host, port, web_workers)
+        for name, argv in argvs.items():
             started.append(launch(name, argv, env))
             echo(f"callflow run: started {name} (pid {started[-1].process.pid})")
         text = banner(settings, base_url, services.redis_url, seeded)
-        dead = watch(started, base_url, lambda: echo(text))
-        echo(f"callflow run: {dead.name} {ended(dead.process.returncode)}; stopping the rest")
+        dead = watch(started, base_url, lambda: echo(text), Restarts(argvs, env, echo))
+        echo(f"callflow run: {dead.name} {ended(dead.process.returncode)} "
+             f"{RESTART_LIMIT + 1} times within {RESTART_WINDOW_SECONDS:.0f} s; stopping the rest")
         status = 1
     except KeyboardInterrupt:
         echo("callflow run: stopping")

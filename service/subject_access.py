@@ -14,6 +14,7 @@ from store.models import (
     AuditRecord,
     Call,
     CallEvent,
+    DeadLetter,
     Incident,
     Notice,
     Proposal,
@@ -85,7 +86,16 @@ def subject_access(sessions: sessionmaker[Session], customer_ref: str) -> dict[s
             select(Incident).where(Incident.call_sid.in_(sids)).order_by(Incident.reported_at)
         ).all() if sids else []
 
-        if not (entry or audit or calls or notices or proposals):
+        # Call events the call log refused and set aside (store/dead_letters.py) hold the same
+        # data as the call log, so they are part of what is held about the person too.
+        letter_match = [DeadLetter.fields.contains(number) for number in numbers]
+        if sids:
+            letter_match.append(DeadLetter.call_sid.in_(sids))
+        dead_letters = session.scalars(
+            select(DeadLetter).where(or_(*letter_match)).order_by(DeadLetter.failed_at)
+        ).all() if letter_match else []
+
+        if not (entry or audit or calls or notices or proposals or dead_letters):
             return None
         entries = []
         if entry is not None:
@@ -109,5 +119,6 @@ def subject_access(sessions: sessionmaker[Session], customer_ref: str) -> dict[s
             "notices": [_row(n) for n in notices],
             "proposals": [_row(p) for p in proposals],
             "incidents": [_row(i) for i in incidents],
+            "call_events_set_aside": [_row(d) for d in dead_letters],
         }
 

@@ -10,7 +10,10 @@ What it models, as Twilio documents it:
 
 - every webhook is a form-encoded POST signed with ``X-Twilio-Signature``;
 - verbs run in order; ``Gather``, ``Dial`` and ``Record`` wait for the script;
-- a caller in a ``Conference`` that has not started hears the ``waitUrl`` (fetched once);
+- a caller in a ``Conference`` that has not started hears the ``waitUrl`` (fetched once); its
+  TwiML may hold only ``Say``, ``Play``, ``Pause`` and ``Redirect`` (Twilio error 13238), so a
+  waiting caller cannot press keys;
+- a participant joining a conference that has already started is connected at once;
 - conference status callbacks (``participant-join``, ``conference-start``, ...) go to the
   ``statusCallback`` of the participant who created the conference, filtered by its
   ``statusCallbackEvent`` list;
@@ -48,6 +51,7 @@ DEFAULT_NUMBER = "+441632960000"
 # What Twilio plays to a conference's waiting participants when no waitUrl is given.
 DEFAULT_WAIT_URL = "http://twimlets.com/holdmusic?Bucket=com.twilio.music.classical"
 TWIML_TYPES = frozenset({"text/xml", "application/xml"})
+WAIT_URL_VERBS = frozenset({"Say", "Play", "Pause", "Redirect"})  # anything else: error 13238
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 # The script says "answered" for a dialled party who picked up; Twilio reports that as completed.
 DIAL_OUTCOMES = {"answered": "completed", "completed": "completed", "no-answer": "no-answer",
@@ -85,6 +89,11 @@ def _heard(verb: ET.Element) -> str:
     if verb.tag == "Pause":
         return f"pause: {verb.get('length', '1')}s"
     return ""
+
+
+def _party(leg: Leg) -> str:
+    """Who a leg's party is to the others in a conference: a caller's number, a staff target."""
+    return leg.from_number if leg.direction == "inbound" else leg.to_number
 
 
 class ScriptError(RuntimeError):
@@ -450,6 +459,11 @@ class Leg:
                 f"{self.sid}: wait music at {wait_url} answered HTTP {exchange.status}")
             return
         for verb in root:
+            if verb.tag not in WAIT_URL_VERBS:
+                self.emulator.problems.append(
+                    f"{self.sid}: <{verb.tag}> in the waitUrl TwiML at {wait_url} (Twilio "
+                    "error 13238: only Say, Play, Pause and Redirect are allowed)")
+                continue
             self._speak(verb)
 
     def _conference_over(self, conference: Conference) -> None:
@@ -782,7 +796,12 @@ class TwilioEmulator:
         """A call joins; one with startConferenceOnEnter starts a waiting conference."""
         conference.participants[participant.leg.sid] = participant
         self._conference_event(conference, "participant-join", participant)
-        if participant.start_on_enter and not conference.started:
+        if conference.started:
+            for other in conference.participants.values():
+                if other.leg is not participant.leg:
+                    other.leg.transcript.append(f"connected: {_party(participant.leg)}")
+                    participant.leg.transcript.append(f"connected: {_party(other.leg)}")
+        elif participant.start_on_enter:
             conference.started = True
             self._conference_event(conference, "conference-start")
             for other in conference.participants.values():

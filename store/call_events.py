@@ -7,7 +7,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +15,7 @@ from pathlib import Path
 import redis
 
 from callflow.decision import Event
+from store.circuit import CircuitOpen
 from store.routing_cache import CACHE_KEY, READY_FIELD
 
 log = logging.getLogger(__name__)
@@ -25,16 +26,47 @@ LIVE_TTL_SECONDS = 6 * 3600
 ORPHAN_AFTER_SECONDS = 60
 
 
+# Every write to a live hash goes through this Lua, so every writer keeps its one rule: a call
+# that has ended stays ended (Twilio does not promise the order of its callbacks, and a replayed
+# or late write must not bring a finished call back to life). Other fields are still written.
+# write_live(key, ttl, first): ARGV[first..] are field/value pairs; returns 1 if the call had ended.
+_WRITE_LIVE = """
+local function write_live(key, ttl, first)
+  local ended = redis.call('HGET', key, 'state') == 'ended'
+  local values = {}
+  for i = first, #ARGV - 1, 2 do
+    if not (ended and ARGV[i] == 'state') then
+      values[#values + 1] = ARGV[i]
+      values[#values + 1] = ARGV[i + 1]
+    end
+  end
+  if #values > 0 then
+    redis.call('HSET', key, unpack(values))
+    redis.call('EXPIRE', key, ttl)
+  end
+  if ended then return 1 end
+  return 0
+end
+"""
+
 # One round trip for a request's writes: the stream entry and the live state. The standing pump
 # (workers/pump.py) is blocked on the stream and takes the entry at once.
 # KEYS: stream, live hash. ARGV: sid, events, effects, live TTL, then live field/value pairs.
-_EMIT = """
+_EMIT = _WRITE_LIVE + """
 redis.call('XADD', KEYS[1], '*', 'sid', ARGV[1], 'events', ARGV[2], 'effects', ARGV[3])
-if #ARGV > 4 then
-  redis.call('HSET', KEYS[2], unpack(ARGV, 5))
-  redis.call('EXPIRE', KEYS[2], ARGV[4])
-end
+write_live(KEYS[2], ARGV[4], 5)
 return 0
+"""
+
+# KEYS: live hash. ARGV: live TTL, the states the call must be in for anything to be written
+# (comma-separated; empty: any), then field/value pairs. Returns 1, having written nothing, if
+# the call is in none of them; else as write_live.
+_SET_LIVE = _WRITE_LIVE + """
+if ARGV[2] ~= '' then
+  local state = redis.call('HGET', KEYS[1], 'state') or ''
+  if not string.find(',' .. ARGV[2] .. ',', ',' .. state .. ',', 1, true) then return 1 end
+end
+return write_live(KEYS[1], ARGV[1], 3)
 """
 
 # The register check and the writes in the same round trip, for a caller the request has decided
@@ -80,6 +112,7 @@ class Batch:
                 {"func": f.func, "key": f.key, "args": list(f.args), "delay": f.delay_seconds}
                 for f in self.effects
             ], separators=(",", ":")),
+            "live": json.dumps(dict(self.live), separators=(",", ":")),
         }
 
     @classmethod
@@ -97,7 +130,8 @@ class Batch:
             Effect(f["func"], f["key"], tuple(f["args"]), f.get("delay", 0))
             for f in json.loads(text("effects") or "[]")
         )
-        return cls(text("sid"), events, effects)
+        live = json.loads(text("live") or "{}")
+        return cls(text("sid"), events, effects, live)
 
 
 class CallEventSink:
@@ -110,14 +144,19 @@ class CallEventSink:
         self._emit = client.register_script(_EMIT)
         self._emit_unless_listed = client.register_script(_EMIT_UNLESS_LISTED)
 
-    def emit(self, batch: Batch) -> bool:
-        """Record the batch; True if it reached Redis, False if it was spooled to disk."""
+    def emit(self, batch: Batch, spool_instead: Batch | None = None) -> bool:
+        """Record the batch; True if it reached Redis, False if it was spooled to disk.
+
+        spool_instead is what to spool when Redis cannot take the batch, for a request whose
+        answer depends on it (a caller who cannot be put through is offered voicemail instead).
+        """
         try:
             self._record(self._emit, batch)
         except (redis.RedisError, OSError) as error:
-            log.warning("Redis unavailable (%s); spooling call events to disk",
-                        type(error).__name__)
-            self.spool(batch)
+            if not isinstance(error, CircuitOpen):  # the breaker logged the outage once
+                log.warning("Redis unavailable (%s); spooling call events to disk",
+                            type(error).__name__)
+            self.spool(spool_instead or batch)
             return False
         return True
 
@@ -164,18 +203,21 @@ def drain_spool(spool_dir: Path, client: redis.Redis, limit: int = 10_000) -> in
     """Move spooled batches into the stream; returns how many remain on disk. Safe to repeat."""
     if not spool_dir.exists():
         return 0
+    emit = client.register_script(_EMIT)
     for path in sorted(spool_dir.glob("*.jsonl")):
         claimed = path.with_suffix(f".draining-{uuid.uuid4().hex}")
         try:
             path.rename(claimed)  # atomic: two drainers never take the same file
         except FileNotFoundError:
             continue
-        lines = claimed.read_text(encoding="utf-8").splitlines()
-        pipe = client.pipeline(transaction=False)
-        for line in lines[:limit]:
-            if line.strip():
-                pipe.xadd(STREAM_KEY, json.loads(line))
-        pipe.execute()
+        lines = [line for line in claimed.read_text(encoding="utf-8").splitlines() if line.strip()]
+        for start in range(0, len(lines), limit):
+            # Each batch is replayed as its request would have written it: the stream entry
+            # and the live state, through the same script, in the order they were spooled.
+            pipe = client.pipeline(transaction=False)
+            for line in lines[start:start + limit]:
+                _replay(emit, pipe, json.loads(line))
+            pipe.execute()
         claimed.unlink(missing_ok=True)
     for orphan in spool_dir.glob("*.draining-*"):
         # A drainer that died between rename and unlink (rename sets ctime): put the file back.
@@ -185,6 +227,14 @@ def drain_spool(spool_dir: Path, client: redis.Redis, limit: int = 10_000) -> in
     return sum(1 for _ in spool_dir.glob("*.jsonl"))
 
 
+def _replay(emit, pipe, fields: Mapping[str, str]) -> None:
+    live = json.loads(fields.get("live") or "{}")
+    emit(keys=[STREAM_KEY, LIVE_KEY.format(sid=fields["sid"])],
+         args=[fields["sid"], fields.get("events", "[]"), fields.get("effects", "[]"),
+               LIVE_TTL_SECONDS, *(item for pair in live.items() for item in pair)],
+         client=pipe)
+
+
 def live_call(client: redis.Redis, call_sid: str) -> dict[str, str]:
     """The live state of a call (empty when unknown or finished long ago)."""
     raw = client.hgetall(LIVE_KEY.format(sid=call_sid))
@@ -192,8 +242,14 @@ def live_call(client: redis.Redis, call_sid: str) -> dict[str, str]:
             for k, v in raw.items()}
 
 
-def set_live(pipe_or_client, call_sid: str, values: Mapping[str, str]) -> None:
-    """Update fields of a live call."""
-    key = LIVE_KEY.format(sid=call_sid)
-    pipe_or_client.hset(key, mapping=dict(values))
-    pipe_or_client.expire(key, LIVE_TTL_SECONDS)
+def set_live(client: redis.Redis, call_sid: str, values: Mapping[str, str],
+             while_in: Collection[str] = ()) -> bool:
+    """Update fields of a live call, if it is in one of the states `while_in` (when given).
+
+    False when the call has ended (its state is left as it is) or is not in those states
+    (nothing is written).
+    """
+    refused = client.eval(_SET_LIVE, 1, LIVE_KEY.format(sid=call_sid), LIVE_TTL_SECONDS,
+                          ",".join(sorted(while_in)),
+                          *(item for pair in values.items() for item in pair))
+    return not refused

@@ -7,6 +7,7 @@ rows, so the tenth-millionth call is as quick to reach as the first.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -49,6 +50,10 @@ DECISION_FILTERS = {
 MARKS = ("warned", "ended_by_agent", "incident")
 
 
+# ASCII digits only (str.isdigit() takes "²"), and no more than a row id or an instant can hold.
+_CURSOR = re.compile("(-?[0-9]{1,17})[.]([0-9]{1,18})")
+
+
 class CursorInvalid(ValueError):
     """A page cursor that was not made by this module."""
 
@@ -67,11 +72,14 @@ class Cursor:
     @classmethod
     def parse(cls, text: str) -> Cursor:
         """Back from str(cursor)."""
-        micros, sep, ident = text.partition(".")
-        if not sep or not micros.lstrip("-").isdigit() or not ident.isdigit():
-            raise CursorInvalid(f"{text!r} is not a page cursor")
-        at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(micros))
-        return cls(at, int(ident))
+        match = _CURSOR.fullmatch(text)
+        if match is None:
+            raise CursorInvalid("that is not a page cursor")
+        try:
+            at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(match[1]))
+        except OverflowError:
+            raise CursorInvalid("that page cursor is out of range") from None
+        return cls(at, int(match[2]))
 
 
 @dataclass(frozen=True)

@@ -169,9 +169,10 @@ class Call(Base):
     call_sid: Mapped[str] = mapped_column(String(64), unique=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    from_number: Mapped[str | None] = mapped_column(String(32))
+    # Twilio's From/To may be a SIP URI or a client: identity as well as an E.164 number.
+    from_number: Mapped[str | None] = mapped_column(String(255))
     withheld: Mapped[bool] = mapped_column(Boolean, default=False)
-    to_number: Mapped[str | None] = mapped_column(String(32))
+    to_number: Mapped[str | None] = mapped_column(String(255))
     entry_id: Mapped[int | None] = mapped_column(
         ForeignKey("register_entries.id", ondelete="SET NULL")
     )
@@ -179,13 +180,15 @@ class Call(Base):
     lookup_failed: Mapped[bool] = mapped_column(Boolean, default=False)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     status: Mapped[str | None] = mapped_column(String(20))
+    # Twilio's SequenceNumber of the callback that set status, when it sent one.
+    status_sequence: Mapped[int | None] = mapped_column(Integer)
     duration_seconds: Mapped[int | None] = mapped_column(Integer)
     warned: Mapped[bool] = mapped_column(Boolean, default=False)
     ended_by_agent: Mapped[bool] = mapped_column(Boolean, default=False)
     incident: Mapped[bool] = mapped_column(Boolean, default=False)
     emergency: Mapped[bool] = mapped_column(Boolean, default=False)
     voicemail: Mapped[bool] = mapped_column(Boolean, default=False)
-    recording_url: Mapped[str | None] = mapped_column(String(500))
+    recording_url: Mapped[str | None] = mapped_column(String(2048))
 
 
 class CallEvent(Base):
@@ -200,6 +203,21 @@ class CallEvent(Base):
     kind: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+
+class DeadLetter(Base):
+    """A call-event stream entry the call log refused, set aside with why so it blocks nothing."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    stream_id: Mapped[str] = mapped_column(String(64), unique=True)
+    call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    fields: Mapped[str] = mapped_column(Text)
+    error_type: Mapped[str] = mapped_column(String(100))
+    error: Mapped[str] = mapped_column(String(500))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class ApiToken(Base):
@@ -269,3 +287,5 @@ class Notice(Base):
     produced_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_on: Mapped[date | None] = mapped_column(Date)
     body: Mapped[str] = mapped_column(Text)
+    # Set when the entry was lifted or lapsed before the notice was sent: it no longer applies.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

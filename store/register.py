@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from callflow import words
 from callflow.register import (
+    LIFT_COLUMNS,
     VOICEMAIL,
     Category,
     ClosedIssue,
@@ -37,6 +39,7 @@ class SaveResult:
 def _entry_options():
     return (
         selectinload(RegisterEntry.phones),
+        selectinload(RegisterEntry.lifted_by),
         selectinload(RegisterEntry.designated_contact),
         selectinload(RegisterEntry.fallback_contact),
         selectinload(RegisterEntry.decided_by),
@@ -68,6 +71,9 @@ def fields_of(entry: RegisterEntry) -> EntryFields:
         staff_notes=entry.staff_notes,
         review_on=entry.review_on,
         notice_sent_on=entry.notice_sent_on,
+        lifted_at=entry.lifted_at,
+        lifted_by=entry.lifted_by.email if entry.lifted_by else "",
+        lifted_reason=entry.lifted_reason or "",
     )
 
 
@@ -100,13 +106,13 @@ def arrangements_text(entry: RegisterEntry) -> str:
 
 
 def diff(before: EntryFields | None, after: EntryFields | None) -> dict[str, list[str]]:
-    """Field-by-field changes as [before, after] text, for the audit trail."""
+    """Field-by-field changes as [before, after] text, for the audit trail (lifting apart)."""
     old = entry_row(before) if before else {}
     new = entry_row(after) if after else {}
     return {
         name: [old.get(name, ""), new.get(name, "")]
         for name in sorted(set(old) | set(new))
-        if old.get(name, "") != new.get(name, "")
+        if old.get(name, "") != new.get(name, "") and name not in LIFT_COLUMNS
     }
 
 
@@ -153,12 +159,13 @@ class RegisterStore:
         today: date,
         staff: dict[str, Staff] | None = None,
         holders: dict[str, str] | None = None,
+        unreadable: Iterable[str] = (),
     ) -> list[FieldError]:
         """Every rule the register holds an entry to, with field-named messages."""
         staff = self.staff_by_email() if staff is None else staff
         roles = {email: s.role for email, s in staff.items() if s.active}
         holders = self.number_holders(today) if holders is None else holders
-        return check_entry(fields, roles, holders)
+        return check_entry(fields, roles, holders, unreadable)
 
     def save(
         self,
@@ -169,7 +176,11 @@ class RegisterStore:
         staff: dict[str, Staff] | None = None,
         holders: dict[str, str] | None = None,
     ) -> SaveResult:
-        """Create or update the entry for fields.customer_ref; refuse it if any rule fails."""
+        """Create or update the entry for fields.customer_ref; refuse it if any rule fails.
+
+        Lifting is final: fields with lifted_at lift an entry not yet lifted (as an import of
+        an export does), and fields without it never make a lifted entry active again.
+        """
         errors = self.validate(fields, today, staff, holders)
         if errors:
             raise EntryInvalid(errors)
@@ -177,16 +188,27 @@ class RegisterStore:
         entry = self.get(fields.customer_ref)
         before = fields_of(entry) if entry else None
         changes = diff(before, fields)
-        if entry is not None and not changes:
+        lifting = fields.lifted_at is not None and (entry is None or entry.lifted_at is None)
+        if entry is not None and not changes and not lifting:
             return SaveResult("unchanged", entry.id, {})
         if entry is None:
             entry = RegisterEntry(customer_ref=fields.customer_ref, created_at=now)
             self.session.add(entry)
-        self._apply(entry, fields, staff, now)
-        self.session.flush()
-        action = "created" if before is None else "updated"
-        self.audit(entry, actor, action, now, changes)
-        return SaveResult(action, entry.id, changes)
+        if changes or before is None:
+            self._apply(entry, fields, staff, now)
+            self.session.flush()
+            self.audit(entry, actor, "created" if before is None else "updated", now, changes)
+        if lifting:
+            entry.lifted_at = fields.lifted_at
+            entry.lifted_by = staff[fields.lifted_by]
+            entry.lifted_reason = fields.lifted_reason
+            entry.updated_at = now
+            self.session.flush()
+            lifted = {name: ["", value] for name, value in entry_row(fields).items()
+                      if name in LIFT_COLUMNS}
+            self.audit(entry, actor, "lifted", now, lifted)
+            changes = {**changes, **lifted}
+        return SaveResult("created" if before is None else "updated", entry.id, changes)
 
     def _apply(
         self, entry: RegisterEntry, fields: EntryFields, staff: dict[str, Staff], now: datetime
@@ -249,7 +271,8 @@ class RegisterStore:
         if entry is None:
             raise LookupError(f"no register entry {customer_ref}")
         if actor.role != "manager":
-            raise PermissionError(f"{actor.email} is a {actor.role}; only managers lift entries")
+            raise PermissionError(
+                f"{actor.email} is {words.role(actor.role)}; only managers lift entries")
         if not reason.strip():
             raise EntryInvalid([FieldError("reason", "say why the entry is lifted")])
         if entry.lifted_at is not None:

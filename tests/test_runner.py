@@ -169,6 +169,13 @@ def test_run_serves_works_and_stops_cleanly_on_ctrl_c(tmp_path):
         assert set(pids) == {"web", "pump", "worker", "scheduler"}
         assert f"http://127.0.0.1:{port}/simulator" in text
         assert "manager@example.org" in text
+        # The banner comes last, framed, after the children's start-up lines, and names the
+        # console where it really is.
+        at = text.index(BANNER)
+        assert text.rindex("started scheduler (pid") < at
+        assert text.rindex("Booting worker") < at
+        assert text[:at].rstrip().endswith("=" * 72)
+        assert f"console     http://127.0.0.1:{port}/console " in text
 
         listing = subprocess.run(
             [callflow_command(), "register", "list"],
@@ -225,3 +232,46 @@ def test_the_wsgi_entry_point_keeps_its_start_up_heap_out_of_the_collectors_sigh
     done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=Path(__file__).parents[1],
                           capture_output=True, text=True, timeout=60, check=True)
     assert int(done.stdout.split()[-1]) > 10_000
+
+
+RESTARTED = re.compile(r"worker was killed by SIGKILL; restarted it \(pid (\d+)\)")
+
+
+def test_run_restarts_a_child_that_dies_and_keeps_serving(tmp_path):
+    env = runner_environment(tmp_path)
+    port = free_port()
+    log = tmp_path / "run.log"
+    pids: dict[str, int] = {}
+    with log.open("ab") as output:
+        runner = subprocess.Popen(
+            [callflow_command(), "run", "--port", str(port), "--web-workers", "1"],
+            env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        text = wait_for(lambda: BANNER in log.read_text() and log.read_text(), START_SECONDS,
+                        "no banner", log, runner)
+        pids.update((name, int(pid)) for name, pid in STARTED.findall(text))
+        redis_url = env.get("REDIS_URL") or EMBEDDED_REDIS.search(text).group(1)
+        os.killpg(pids["worker"], signal.SIGKILL)  # a crash, horse and all
+
+        fresh = int(wait_for(lambda: RESTARTED.search(log.read_text()), 20, "no restart", log,
+                             runner).group(1))
+        with redis.Redis.from_url(redis_url) as connection:
+            wait_for(lambda: fresh in registered_worker_pids(connection), 30,
+                     "the restarted worker never listened", log)
+        assert healthz_status(port) == 200
+        assert "stopping the rest" not in log.read_text()
+        assert all(alive(pid) for name, pid in pids.items() if name != "worker")
+        pids["restarted"] = fresh
+
+        runner.send_signal(signal.SIGINT)
+        assert runner.wait(STOP_SECONDS) == 0, log.read_text()[-6000:]
+        wait_for(lambda: not alive(fresh), 5, "the restarted worker left running", log)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+            for pid in pids.values():
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)

@@ -49,3 +49,19 @@ def test_development_needs_nothing_and_uses_the_embedded_defaults(tmp_path):
     assert settings.embedded_redis and settings.simulator_enabled
     assert settings.twilio_api_base_url == "http://127.0.0.1:5000/simulator/twilio"
     assert load_settings({"CALLFLOW_VAR_DIR": str(tmp_path)}).secret_key == settings.secret_key
+
+
+def test_no_proxy_is_trusted_unless_one_is_named(tmp_path):
+    assert load_settings({"CALLFLOW_VAR_DIR": str(tmp_path)}).trusted_proxies == 0
+    settings = load_settings({"CALLFLOW_VAR_DIR": str(tmp_path), "CALLFLOW_TRUSTED_PROXIES": "1"})
+    assert settings.trusted_proxies == 1
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("one", "CALLFLOW_TRUSTED_PROXIES='one': must be a whole number"),
+    ("-1", "CALLFLOW_TRUSTED_PROXIES='-1': must be at least 0"),
+    ("6", "CALLFLOW_TRUSTED_PROXIES='6': must be at most 5"),
+])
+def test_a_trusted_proxies_count_that_cannot_work_is_refused(value, message, tmp_path):
+    with pytest.raises(SettingsError, match=message):
+        load_settings({"CALLFLOW_VAR_DIR": str(tmp_path), "CALLFLOW_TRUSTED_PROXIES": value})

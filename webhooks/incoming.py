@@ -15,12 +15,13 @@ from http import HTTPStatus
 from redis import RedisError
 from werkzeug.wsgi import get_content_length, get_input_stream
 
-from callflow.decision import Caller, Decision, Leg, Outcome, decide
+from callflow.decision import Caller, Decision, Event, Leg, Outcome, decide
 from callflow.phone import caller_key
 from service import clock
 from service.centre import centre_for
 from service.container import Services
 from store.call_events import Batch, Effect
+from store.circuit import CircuitOpen
 from store.lookup import CallerLookup
 from webhooks import twilio_params as tp
 from webhooks.signature import MAX_WEBHOOK_BYTES, Refused, verified_form
@@ -87,8 +88,9 @@ def answer_incoming(s: Services, sid: str, form: Mapping[str, str], now: datetim
             recorded, cached = s.event_sink.emit_unless_listed(
                 number, _batch(s, sid, unlisted, decision, now))
         except (RedisError, OSError) as error:
-            log.warning("routing cache unavailable, reading the database: %s",
-                        type(error).__name__)
+            if not isinstance(error, CircuitOpen):  # the breaker logged the outage once
+                log.warning("routing cache unavailable, reading the database: %s",
+                            type(error).__name__)
             recorded, cached, redis_answered = False, None, False
         if recorded:
             return render_decision(s.settings, sid, decision)
@@ -97,16 +99,25 @@ def answer_incoming(s: Services, sid: str, form: Mapping[str, str], now: datetim
                  else s.lookup.from_database(number, today))
     decision = _decide(s, sid, form, found, now)
     batch = _batch(s, sid, found, decision, now)
+    # No worker can dial anyone while Redis is down: a caller who would be put through is
+    # offered the emergency line and voicemail instead of hold music that nobody will answer,
+    # and what is spooled says so, so that its replay rings nobody for them.
+    unreached = _offered_voicemail(batch, now) if decision.connects else batch
     if redis_answered:
-        delivered = s.event_sink.emit(batch)
+        delivered = s.event_sink.emit(batch, spool_instead=unreached)
     else:
-        s.event_sink.spool(batch)  # Redis has just failed: the caller does not wait for it twice
+        s.event_sink.spool(unreached)  # Redis has just failed: the caller does not wait twice
         delivered = False
     if not delivered and decision.connects:
-        # No worker can dial anyone while Redis is down: take a message instead of leaving
-        # the caller on hold music that nobody will answer.
         return trouble_twiml(s.settings)
     return render_decision(s.settings, sid, decision)
+
+
+def _offered_voicemail(batch: Batch, now: datetime) -> Batch:
+    """The batch of a caller who was to be put through but hears the trouble route instead."""
+    fallback = Event("fallback", "fallback:unreached", now, {})
+    return Batch(batch.call_sid, (*batch.events, fallback), (),
+                 {**batch.live, "state": "voicemail"})
 
 
 def _decide(s: Services, sid: str, form: Mapping[str, str], found: CallerLookup,

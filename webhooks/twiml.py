@@ -12,12 +12,17 @@ from callflow.decision import EMERGENCY_OFFER
 
 VOICE = {"voice": "Polly.Amy", "language": "en-GB"}
 GOODBYE = "Thank you for calling. Goodbye."
-SORRY_NOBODY = (
-    "Sorry, nobody can take your call just now. Please leave a message after the tone, with "
-    "your name, address and phone number, then press the hash key or hang up."
+NOBODY_FREE = "Sorry, nobody can take your call just now."
+LEAVE_MESSAGE = (
+    "Please leave a message after the tone, with your name, address and phone number, then "
+    "press the hash key or hang up."
 )
+SORRY_NOBODY = f"{NOBODY_FREE} {LEAVE_MESSAGE}"
+HOLD_GREETING = "Thank you for calling. Please hold while we connect you."
+HOLD_AGAIN = "Please hold while we connect you."  # after a key other than 1 at the offer
 SORRY_TROUBLE = "Thank you for calling. We are having some trouble with our phone system."
 MENU_TIMEOUT_SECONDS = 8
+OFFER_TIMEOUT_SECONDS = 5  # Twilio's default: the caller is waiting to be put through
 VOICEMAIL_MAX_SECONDS = 180
 
 
@@ -34,25 +39,34 @@ def _say(target, sentences: Iterable[str]) -> None:
 _SID_SLOT = "CA" + "0" * 31 + "X"  # no real CallSid: the last character is not hex
 
 
-def connect(conference: str, *, base_url: str) -> str:
-    """Put the caller into their own conference to wait, with music, for a member of staff."""
+def connect(conference: str, *, base_url: str, offer_emergency: bool = False,
+            greeting: str = HOLD_GREETING) -> str:
+    """Put the caller into their own conference to wait, with music, for a member of staff.
+
+    With offer_emergency the caller hears the emergency option before joining: a caller waiting
+    in a conference cannot press keys (Twilio refuses <Gather> in a waitUrl, error 13238).
+    """
     # Rendered once per base URL, then the CallSid (validated [0-9A-Za-z]) is substituted: the
     # same document the library builds, without rebuilding its tree on every call.
-    return _connect_template(base_url).replace(_SID_SLOT, conference)
+    return _connect_template(base_url, offer_emergency, greeting).replace(_SID_SLOT, conference)
 
 
-@lru_cache(maxsize=4)
-def _connect_template(base_url: str) -> str:
+@lru_cache(maxsize=8)
+def _connect_template(base_url: str, offer_emergency: bool, greeting: str) -> str:
     voice = f"{base_url}/twilio/voice"
     return _connect(_SID_SLOT, wait_url=f"{voice}/hold",
                     action_url=f"{voice}/left?call={_SID_SLOT}",
-                    events_url=f"{voice}/conference?call={_SID_SLOT}")
+                    events_url=f"{voice}/conference?call={_SID_SLOT}", greeting=greeting,
+                    offer_url=f"{voice}/menu?then=wait" if offer_emergency else None)
 
 
 def _connect(conference: str, *, wait_url: str, action_url: str, events_url: str,
-             greeting: str = "Thank you for calling. Please hold while we connect you.") -> str:
+             greeting: str = HOLD_GREETING, offer_url: str | None = None) -> str:
     response = VoiceResponse()
     _say(response, [greeting])
+    if offer_url is not None:
+        # Any other key, or none, puts the caller through as before (/menu?then=wait).
+        response.append(_offer(offer_url, [EMERGENCY_OFFER], OFFER_TIMEOUT_SECONDS))
     dial = Dial(action=action_url, method="POST")
     dial.conference(
         conference, start_conference_on_enter=False, end_conference_on_exit=True, beep=False,
@@ -69,14 +83,19 @@ def message(sentences: Iterable[str], *, offer_emergency: bool, menu_url: str) -
     return _message(tuple(sentences), offer_emergency, menu_url)
 
 
+def _offer(menu_url: str, sentences: Iterable[str], timeout: int) -> Gather:
+    """One key press answering the emergency offer, posted to menu_url; silence goes on."""
+    gather = Gather(num_digits=1, action=menu_url, method="POST", timeout=timeout,
+                    action_on_empty_result=False)
+    _say(gather, sentences)
+    return gather
+
+
 @lru_cache(maxsize=256)
 def _message(sentences: tuple[str, ...], offer_emergency: bool, menu_url: str) -> str:
     response = VoiceResponse()
     if offer_emergency:
-        gather = Gather(num_digits=1, action=menu_url, method="POST",
-                        timeout=MENU_TIMEOUT_SECONDS, action_on_empty_result=False)
-        _say(gather, [*sentences, EMERGENCY_OFFER])
-        response.append(gather)
+        response.append(_offer(menu_url, [*sentences, EMERGENCY_OFFER], MENU_TIMEOUT_SECONDS))
     else:
         _say(response, sentences)
     _say(response, [GOODBYE])
@@ -92,11 +111,22 @@ def emergency(number: str, *, action_url: str) -> str:
     return str(response)
 
 
-def voicemail(*, action_url: str, recording_url: str,
-              preface: Iterable[str] = ()) -> str:
-    """Record a message for the contact centre."""
+def voicemail(*, action_url: str, recording_url: str, preface: Iterable[str] = (),
+              offer_url: str | None = None, apologised: bool = False) -> str:
+    """Record a message for the contact centre; with offer_url, offer the emergency line first.
+
+    apologised: the caller has just heard that nobody is free (at the emergency offer).
+    """
     response = VoiceResponse()
-    _say(response, [*preface, SORRY_NOBODY])
+    if offer_url is not None:
+        # Before the tone: a key pressed during a <Record> would only end the recording.
+        response.append(_offer(offer_url, [*preface, NOBODY_FREE, EMERGENCY_OFFER],
+                               OFFER_TIMEOUT_SECONDS))
+        _say(response, [LEAVE_MESSAGE])
+    elif apologised:
+        _say(response, [*preface, LEAVE_MESSAGE])
+    else:
+        _say(response, [*preface, SORRY_NOBODY])
     response.record(action=action_url, method="POST", max_length=VOICEMAIL_MAX_SECONDS,
                     finish_on_key="#", play_beep=True, recording_status_callback=recording_url,
                     recording_status_callback_method="POST")
@@ -151,10 +181,7 @@ def trouble(*, emergency_number: str, menu_url: str, action_url: str,
     """When callflow itself is failing: apologise, keep the emergency option, take a message."""
     response = VoiceResponse()
     if emergency_number:
-        gather = Gather(num_digits=1, action=menu_url, method="POST", timeout=5,
-                        action_on_empty_result=False)
-        _say(gather, [SORRY_TROUBLE, EMERGENCY_OFFER])
-        response.append(gather)
+        response.append(_offer(menu_url, [SORRY_TROUBLE, EMERGENCY_OFFER], OFFER_TIMEOUT_SECONDS))
     else:
         _say(response, [SORRY_TROUBLE])
     _say(response, [SORRY_NOBODY])

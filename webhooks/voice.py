@@ -17,6 +17,7 @@ from callflow.decision import (
     Outcome,
     after_unanswered,
     decide,
+    voicemail_offers_emergency,
 )
 from config.settings import Settings
 from service import clock
@@ -35,6 +36,7 @@ CALL_SID_PATTERN = re.compile(r"^CA[0-9a-fA-F]{32}$")
 STAFF_ID_PATTERN = re.compile(r"^\d{1,9}$")
 DIGITS_PATTERN = re.compile(r"^[0-9*#]{0,20}$")
 CALL_STATUS_PATTERN = re.compile(r"^[a-z-]{1,20}$")
+SEQUENCE_PATTERN = re.compile(r"^\d{1,9}$")
 NO_CONTENT = ("", 204)
 
 
@@ -98,7 +100,7 @@ def render_decision(settings: Settings, sid: str, decision: Decision) -> str:
     """The TwiML that carries out a decision of the core."""
     base = settings.public_base_url
     if decision.connects:
-        return twiml.connect(sid, base_url=base)
+        return twiml.connect(sid, base_url=base, offer_emergency=decision.offer_emergency)
     if decision.outcome is Outcome.EMERGENCY:
         return twiml.emergency(settings.emergency_number,
                                action_url=voice_url(base, "/emergency-ended", call=sid))
@@ -119,20 +121,42 @@ def _never_fail_a_caller(error: Exception):
     return twiml.respond_text(_trouble())
 
 
+MENU_THEN = frozenset({"", "wait", "voicemail"})
+
+
 @voice.post("/menu")
 @twilio_signed
 def menu():
-    """The caller pressed a key after a message: the emergency option, or goodbye."""
+    """The caller pressed a key at an emergency offer: the emergency line, or on as before.
+
+    ?then= says where any other key leads: "wait" (into the caller's conference), "voicemail"
+    (the tone and the recording), or nothing (goodbye, after a message).
+    """
     form = twilio_form()
     sid = _call_sid()
     digits = _param(form, tp.DIGITS, DIGITS_PATTERN, required=False)
+    then = request.args.get("then", "")
+    if then not in MENU_THEN:
+        raise BadRequest("parameter then is malformed")
     s = _services()
     now = clock.now_utc()
     decision = decide(Caller(call_sid=sid, number=None), centre_for(s.settings, now.year), now,
                       digits=digits or "none")
-    _emit(sid, *decision.events)
     if decision.outcome is Outcome.EMERGENCY:
+        # Nobody is dialled for the caller now; as after a hang-up, a phone still ringing for
+        # them is stopped and its owner freed.
+        _emit(sid, *decision.events, live={"state": "emergency"},
+              effects=(Effect("workers.calls.call_finished", "left-for-emergency", (sid,)),)
+              if then == "wait" else ())
         return twiml.respond_text(render_decision(s.settings, sid, decision))
+    _emit(sid, *decision.events)
+    if then == "wait":
+        return twiml.respond_text(twiml.connect(sid, base_url=s.settings.public_base_url,
+                                                greeting=twiml.HOLD_AGAIN))
+    if then == "voicemail":
+        return twiml.respond_text(twiml.voicemail(
+            action_url=public_url("/recorded", call=sid),
+            recording_url=public_url("/recording", call=sid), apologised=True))
     return twiml.respond_text(twiml.goodbye())
 
 
@@ -205,6 +229,10 @@ def agent_status():
     effects: tuple[Effect, ...] = (effect,)
     if step.action != "pool":  # a pool agent is freed (and set away) by agent_missed
         effects = (Effect("workers.calls.staff_free", f"free:{key}", (sid, staff_id)), effect)
+    if leg is Leg.DESIGNATED and step.action != "pool":
+        went_to = "fallback" if step.action == "dial" else "voicemail"
+        effects += (Effect("workers.calls.passed_on", f"passed-on:{key}",
+                           (sid, staff_id, went_to)),)
     _emit(sid, event, effects=effects)
     return NO_CONTENT
 
@@ -238,9 +266,15 @@ def left_conference():
 def take_voicemail():
     """Nobody could take the call: record a message (policy 4.1)."""
     sid = _query_call()
+    s = _services()
+    now = clock.now_utc()
+    restricted = bool(live_call(s.redis, sid).get("entry_id"))
+    offer = voicemail_offers_emergency(restricted, centre_for(s.settings, now.year))
     _emit(sid, _event("voicemail_offered", "voicemail-offered"), live={"state": "voicemail"})
-    return twiml.respond_text(twiml.voicemail(action_url=public_url("/recorded", call=sid),
-                                              recording_url=public_url("/recording", call=sid)))
+    return twiml.respond_text(twiml.voicemail(
+        action_url=public_url("/recorded", call=sid),
+        recording_url=public_url("/recording", call=sid),
+        offer_url=public_url("/menu", then="voicemail") if offer else None))
 
 
 @voice.post("/recorded")
@@ -277,13 +311,21 @@ def call_status():
     sid = _call_sid()
     status = _param(form, tp.CALL_STATUS, CALL_STATUS_PATTERN)
     duration = form.get(tp.CALL_DURATION, "")
+    sequence = form.get(tp.SEQUENCE_NUMBER, "")
+    if not SEQUENCE_PATTERN.match(sequence):
+        sequence = ""  # an odd one is no sequence: the hang-up itself must not be refused
+    sent_at = form.get(tp.TIMESTAMP, "")
     effects: tuple[Effect, ...] = ()
     live = None
     if status in tp.FINAL_STATUSES:
         effects = (Effect("workers.calls.call_finished", "finished", (sid,)),)
         live = {"state": "ended"}
-    _emit(sid, _event("status", f"status:{status}", status=status,
-                      duration=int(duration) if duration.isdigit() else None),
+    # Twilio's retry of one callback repeats its SequenceNumber (or Timestamp): one event; two
+    # callbacks with the same status are two.
+    key = f"status:{status}:{sequence or sent_at[:40]}"
+    _emit(sid, _event("status", key, status=status,
+                      duration=int(duration) if duration.isdigit() else None,
+                      sequence=int(sequence) if sequence else None),
           effects=effects, live=live)
     return NO_CONTENT
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from callflow.decision import Event, Leg, after_unanswered
 from service import clock
-from store.agent_pool import AgentPool, Availability
+from store.agent_pool import AgentPool, Availability, Claim
 from store.call_events import Batch, live_call, set_live
 from store.models import Staff
 from workers import twilio_rest
@@ -50,6 +50,10 @@ def dispatch_to_pool(call_sid: str, attempt: int) -> str:
     if live.get("state") not in WAITING_STATES:
         return "caller no longer waiting"
     staff_id = _pool().claim_longest_idle(call_sid)
+    if staff_id is not None and not _still_waiting(call_sid):
+        # The caller hung up while the agent was being claimed: give the agent back.
+        _pool().release(staff_id, call_sid)
+        return "caller no longer waiting"
     if staff_id is None:
         services().queue.enqueue_in(
             timedelta(seconds=NO_AGENT_RETRY_SECONDS), dispatch_to_pool, call_sid, attempt + 1,
@@ -64,14 +68,26 @@ def dial_staff(call_sid: str, staff_id: int, leg: str) -> str:
     live = live_call(services().worker_redis, call_sid)
     if live.get("state") not in WAITING_STATES:
         return "caller no longer waiting"
-    pool = _pool()
-    if pool.current_call(staff_id) not in (None, call_sid):
+    claim = _pool().claim_named(staff_id, call_sid)
+    if claim is Claim.BUSY:
         # On another call: as good as busy, so the fallback takes over (policy 4.1).
         _record(call_sid, "no_answer", f"agent:{staff_id}:0:busy", staff_id=staff_id,
                 status="busy", leg=leg)
         return _unanswered(call_sid, staff_id, Leg(leg), 0, "busy")
-    pool.assign(staff_id, call_sid)
+    if claim is Claim.AWAY:
+        # Away (or signed out) means away: not rung, and left away; the fallback takes over.
+        log.info("call %s: staff %s is away, so the call goes on to the fallback", call_sid,
+                 staff_id)
+        _record(call_sid, f"{leg}_contact_away", f"away:{staff_id}", staff_id=staff_id, leg=leg)
+        return _unanswered(call_sid, staff_id, Leg(leg), 0, "away")
+    if not _still_waiting(call_sid):
+        _pool().release(staff_id, call_sid)
+        return "caller no longer waiting"
     return _dial(call_sid, staff_id, Leg(leg), 0)
+
+
+def _still_waiting(call_sid: str) -> bool:
+    return live_call(services().worker_redis, call_sid).get("state") in WAITING_STATES
 
 
 def _dial(call_sid: str, staff_id: int, leg: Leg, attempt: int) -> str:
@@ -96,10 +112,16 @@ def _dial(call_sid: str, staff_id: int, leg: Leg, attempt: int) -> str:
         _record(call_sid, "dial_refused", f"dial-refused:{staff_id}:{attempt}",
                 staff_id=staff_id, status=refused.status, message=str(refused))
         return _unanswered(call_sid, staff_id, leg, attempt, "failed")
-    set_live(s.worker_redis, call_sid, {"state": "ringing", "ringing_staff_id": str(staff_id),
-                                        "ringing_leg_sid": leg_sid})
     _record(call_sid, "dialled", f"dialled:{staff_id}:{attempt}", staff_id=staff_id,
             leg=leg.value)
+    if not set_live(s.worker_redis, call_sid, {"state": "ringing",
+                                               "ringing_staff_id": str(staff_id),
+                                               "ringing_leg_sid": leg_sid},
+                    while_in=WAITING_STATES):
+        # The caller hung up (or moved on) while this phone was being dialled: stop it.
+        _cancel_leg(leg_sid)
+        _pool().release(staff_id, call_sid)
+        return f"caller no longer waiting; staff {staff_id}'s phone stopped"
     return f"dialled staff {staff_id}"
 
 
@@ -109,6 +131,8 @@ def _unanswered(call_sid: str, staff_id: int, leg: Leg, attempt: int, status: st
     raw = services().worker_redis.hget(f"callflow:live:{call_sid}", "fallback_staff_id")
     fallback = int(raw) if raw and raw.isdigit() else None
     step = after_unanswered(leg, fallback)
+    if leg is Leg.DESIGNATED and step.action != "pool":
+        passed_on(call_sid, staff_id, "fallback" if step.action == "dial" else "voicemail")
     if step.action == "pool":
         return agent_missed(call_sid, staff_id, attempt)
     if step.action == "dial" and step.staff_id is not None:
@@ -123,6 +147,12 @@ def agent_missed(call_sid: str, staff_id: int, attempt: int) -> str:
         pool.release(staff_id, call_sid)
         pool.set_availability(staff_id, Availability.AWAY)
     return dispatch_to_pool(call_sid, attempt + 1)
+
+
+def passed_on(call_sid: str, staff_id: int, went_to: str) -> str:
+    """A designated contact's call went on to the fallback or voicemail: tell their console."""
+    _pool().note_passed_on(staff_id, call_sid, went_to)
+    return f"passed on to {went_to}"
 
 
 def staff_free(call_sid: str, staff_id: int) -> str:
@@ -147,12 +177,16 @@ def _stop_ringing(call_sid: str) -> None:
     leg_sid, staff_id = live.get("ringing_leg_sid"), live.get("ringing_staff_id", "")
     if not leg_sid or live.get("staff_id"):
         return
+    _cancel_leg(leg_sid)
+    if staff_id.isdigit():
+        _pool().release(int(staff_id), call_sid)
+
+
+def _cancel_leg(leg_sid: str) -> None:
     try:
         twilio_rest.cancel_call(_client(), leg_sid)
     except twilio_rest.TwilioRefused as refused:
         log.info("staff leg already over: %s", refused)  # it was answered or ended meanwhile
-    if staff_id.isdigit():
-        _pool().release(int(staff_id), call_sid)
 
 
 def offer_voicemail_if_waiting(call_sid: str) -> str:

@@ -1,4 +1,4 @@
-"""Periodic jobs, loaded by `rq cron workers.cron` (the `callflow scheduler` command)."""
+"""Periodic jobs, loaded by the `callflow scheduler` command (service/background.py)."""
 
 from rq import cron
 

@@ -13,9 +13,12 @@ from datetime import timedelta
 import redis
 from rq import Queue, Retry
 
+from service import clock
 from store.call_events import STREAM_KEY, Batch, Effect, drain_spool
 from store.call_log import CallLog
 from store.db import transaction
+from store.dead_letters import DeadLetters, error_type, fields_of, is_about_the_data
+from store.redis_client import Outage, wait_for_redis
 from workers.context import services
 
 log = logging.getLogger(__name__)
@@ -92,6 +95,8 @@ def run_pump(stop: threading.Event, batch_size: int = 500, block_ms: int = 1000)
     client = s.worker_redis
     consumer = _consumer()
     chores_due = 0.0
+    redis_outage = Outage("callflow pump", log)
+    failing: str | None = None
     while not stop.is_set():
         try:
             if time.monotonic() >= chores_due:
@@ -109,11 +114,23 @@ def run_pump(stop: threading.Event, batch_size: int = 500, block_ms: int = 1000)
             entries = [entry for _stream, items in fresh or () for entry in items]
             if entries:
                 _ingest(s, client, entries)
-        except Exception:
-            # Redis or the database is away: what was read stays pending and is claimed again.
-            log.exception("pump round failed; retrying in %s s", RETRY_SECONDS)
+        except (redis.RedisError, OSError) as error:
+            # What was read stays pending and is claimed again once Redis is back.
+            redis_outage.failed(error)
+            wait_for_redis(client, redis_outage, stop)
+            chores_due = 0.0
+        except Exception as error:
+            # The database is away: logged once (by type: its message may hold call data).
+            if failing is None:
+                log.warning("pump: the call log cannot be written (%s); retrying every %s s",
+                            error_type(error), RETRY_SECONDS)
+            failing = error_type(error)
             stop.wait(RETRY_SECONDS)
             chores_due = 0.0
+        else:
+            if failing is not None:
+                log.warning("pump: the call log can be written again")
+                failing = None
 
 
 def _consumer() -> str:
@@ -121,11 +138,44 @@ def _consumer() -> str:
 
 
 def _ingest(s, client: redis.Redis, entries: list) -> int:
-    """Record entries in the call log, start their effects, then acknowledge and drop them."""
-    batches = [Batch.decode(fields) for _id, fields in entries if fields]
-    with transaction(s.sessions) as session:
-        CallLog(session).record(batches)
-    for batch in batches:
+    """Record entries in the call log, start their effects, then acknowledge and drop them.
+
+    A round is one transaction. If the database refuses it for what is in it, each entry is
+    tried in a transaction of its own: the good ones land, and each refused one is set aside as
+    a dead letter, so that one bad value never holds up the entries behind it. Any other error
+    (the database or Redis away) is raised, leaving the entries pending to be retried.
+    """
+    batches: dict[str, Batch] = {}
+    unreadable: list[tuple[str, dict, str | None, Exception]] = []
+    for entry_id, fields in entries:
+        if not fields:
+            continue
+        try:
+            batches[entry_id] = Batch.decode(fields)
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            unreadable.append((entry_id, fields, _sid_of(fields), error))
+    refused = list(unreadable)
+    try:
+        with transaction(s.sessions) as session:
+            CallLog(session).record(batches.values())
+    except Exception as error:
+        if not is_about_the_data(error):
+            raise
+        log.warning("the call log refused a round of %d entries (%s); recording them one by one",
+                    len(batches), error_type(error))
+        refused += _record_one_by_one(s, batches, dict(entries))
+    if refused:
+        order = {entry_id: n for n, (entry_id, _fields) in enumerate(entries)}
+        refused.sort(key=lambda each: order[each[0]])
+        with transaction(s.sessions) as session:
+            letters = DeadLetters(session)
+            for entry_id, fields, sid, error in refused:
+                letters.set_aside(_text(entry_id), fields, sid, error, clock.now_utc())
+        log.error("%d call-event entries set aside as dead letters (callflow events "
+                  "dead-letters lists them)", len(refused))
+    # The caller still needs their jobs (an agent dialled, the wait bounded) even when the call
+    # log refused the entry; each starts once, by its key.
+    for batch in batches.values():
         for effect in batch.effects:
             start_effect(s.queue, batch.call_sid, effect)
     ids = [entry_id for entry_id, _ in entries]
@@ -133,4 +183,53 @@ def _ingest(s, client: redis.Redis, entries: list) -> int:
     pipe.xack(STREAM_KEY, GROUP, *ids)
     pipe.xdel(STREAM_KEY, *ids)
     pipe.execute()
-    return sum(len(b.events) for b in batches)
+    return sum(len(b.events) for b in batches.values())
+
+
+def _record_one_by_one(s, batches: dict[str, Batch],
+                       fields_by_id: dict) -> list[tuple[str, dict, str | None, Exception]]:
+    refused = []
+    for entry_id, batch in batches.items():
+        try:
+            with transaction(s.sessions) as session:
+                CallLog(session).record([batch])
+        except Exception as error:
+            if not is_about_the_data(error):
+                raise
+            refused.append((entry_id, fields_by_id[entry_id], batch.call_sid, error))
+    return refused
+
+
+def retry_dead_letters(ids: list[int] | None) -> tuple[int, int]:
+    """Record dead letters again (all when ids is None) through the same path as the pump,
+    removing each that lands; returns (recorded, still refused)."""
+    s = services()
+    with s.sessions() as session:
+        letters = [(letter.id, fields_of(letter)) for letter in DeadLetters(session).taken(ids)]
+    recorded = failed = 0
+    for letter_id, fields in letters:
+        try:
+            batch = Batch.decode(fields)
+            with transaction(s.sessions) as session:
+                CallLog(session).record([batch])
+                DeadLetters(session).remove(letter_id)
+        except Exception as error:
+            if not is_about_the_data(error):
+                raise
+            with transaction(s.sessions) as session:
+                DeadLetters(session).failed_again(letter_id, error, clock.now_utc())
+            failed += 1
+            continue
+        for effect in batch.effects:
+            start_effect(s.queue, batch.call_sid, effect)
+        recorded += 1
+    return recorded, failed
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _sid_of(fields: dict) -> str | None:
+    value = fields.get(b"sid", fields.get("sid"))
+    return _text(value) if value else None

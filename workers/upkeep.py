@@ -19,7 +19,17 @@ from service import clock
 from service.notices import needs_new_notice
 from service.register import RegisterService
 from store.db import transaction
-from store.models import AuditRecord, Call, CallEvent, EntryPhone, Notice, Proposal, RegisterEntry
+from store.models import (
+    AuditRecord,
+    Call,
+    CallEvent,
+    DeadLetter,
+    EntryPhone,
+    Notice,
+    Proposal,
+    RegisterEntry,
+)
+from store.notices import withdraw_unsent
 from store.register import SYSTEM_ACTOR, RegisterStore, diff, fields_of
 from workers.context import services
 
@@ -64,6 +74,7 @@ def record_lapses(register: RegisterService, now: datetime, today: date) -> list
             if claimed:
                 store.audit(entry, SYSTEM_ACTOR, "lapsed", now,
                             {"lapsed": ["", entry.ends_on.isoformat()]})
+                withdraw_unsent(session, entry, SYSTEM_ACTOR, now)
                 recorded.append(entry.customer_ref)
     # The call path already ignores lapsed entries; the sync drops their numbers from the cache.
     register.sync_cache(today)
@@ -139,6 +150,7 @@ class RetentionReport:
     events: int = 0
     entries: int = 0
     notices: int = 0
+    dead_letters: int = 0
 
 
 def apply_retention(sessions: sessionmaker[Session], now: datetime, today: date,
@@ -181,7 +193,12 @@ def apply_retention(sessions: sessionmaker[Session], now: datetime, today: date,
             delete(Notice).where(Notice.entry_id.is_(None), Notice.produced_at < cutoff)
             .execution_options(synchronize_session=False)
         ).rowcount
-    return RetentionReport(calls, events, entries, notices)
+        # Set-aside call events hold what the call log holds, so they go when it would.
+        dead_letters = session.execute(
+            delete(DeadLetter).where(DeadLetter.failed_at < cutoff)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return RetentionReport(calls, events, entries, notices, dead_letters)
 
 
 def _anonymise(session: Session, entry: RegisterEntry, now: datetime) -> int:

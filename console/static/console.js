@@ -21,12 +21,7 @@
   var ticks = 0;
   var acted = {}; // sid -> {warned, warnings, ended}: what this page did, until polls catch up
 
-  var REASON_TEXT = {
-    aggressive_abusive: "aggressive, abusive or intimidating behaviour",
-    unreasonable_demands: "unreasonable demands",
-    unreasonable_persistence: "unreasonable persistence",
-    threat_or_violence: "threat or violence",
-  };
+  var wrapUpSid = ""; // the call ended in one click whose reason is still owed
 
   // -- talking to the server -------------------------------------------------------------
 
@@ -77,6 +72,16 @@
     element.hidden = !text;
   }
 
+  // Screen readers hear a call arrive (the call card is not itself a live region); each
+  // action's result is announced by the role=alert/status message that shows it.
+  var announced = "";
+  function announceCall(key, personOfInterest) {
+    if (key === announced) return;
+    announced = key;
+    $("call-announcer").textContent = "Incoming call" +
+      (personOfInterest ? " from a person of interest" : "") + ". Answer to speak to the caller.";
+  }
+
   function showSignedOut() {
     if (signedOut) return;
     signedOut = true;
@@ -89,7 +94,10 @@
 
   // -- availability ----------------------------------------------------------------------
 
-  var AVAILABILITY_TEXT = { available: "Available", away: "Away", busy: "Busy \u2014 on a call" };
+  var AVAILABILITY_TEXT = {
+    available: "Available", away: "Away", busy: "Busy \u2014 on a call",
+    "wrap-up": "Wrap-up \u2014 save the reason for your last call",
+  };
 
   function renderAvailability() {
     var pill = $("availability");
@@ -122,13 +130,16 @@
         availability = answer.data.availability;
         if (answer.data.csrf_token) csrf = answer.data.csrf_token;
         renderAvailability();
+        showWrapUp(answer.data.wrap_up ? answer.data.wrap_up.call_sid : "");
       }
     });
   }
 
   // -- the live call ---------------------------------------------------------------------
 
-  function formatNumber(number) {
+  // The API sends number_text, formatted as everywhere else (callflow/phone.py display()).
+  function formatNumber(number, text) {
+    if (text) return text;
     if (!number || number === "withheld") return "Withheld number";
     var m = /^\+44(\d{4})(\d{6})$/.exec(number);
     return m ? "0" + m[1] + " " + m[2] : number;
@@ -139,10 +150,11 @@
     if (c.state === "ringing") return "Ringing you";
     if (c.state === "waiting") return "Caller waiting";
     if (c.state === "connected") {
-      if (!c.started_at) return "Connected";
-      var since = new Date(c.started_at);
-      return "Connected \u00b7 call began " + since.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      if (!c.started_at_text) return "Connected";
+      return "Connected \u00b7 call began " + (c.started_at_text || "");
     }
+    if (c.went_to === "fallback") return "Went to your fallback contact";
+    if (c.went_to === "voicemail") return "Went to voicemail";
     if (c.state === "ended") return "Call ended";
     return c.state || "";
   }
@@ -210,7 +222,7 @@
       $("warn").disabled = $("end").disabled = $("end-threat").disabled = signedOut;
       return;
     }
-    $("call-number").textContent = formatNumber(shown.number);
+    $("call-number").textContent = formatNumber(shown.number, shown.number_text);
     var customer = shown.customer;
     $("call-customer").textContent = customer
       ? [customer.name, customer.reference].filter(Boolean).join(" \u00b7 ")
@@ -230,7 +242,7 @@
     warned.hidden = !shown.warned;
     warned.textContent = shown.warnings > 1 ? "Warned " + shown.warnings + " times" : "Warned";
     $("end-hint").hidden = !connected || !!shown.warned;
-    $("ended-note").hidden = !over;
+    $("ended-note").hidden = !over || !!shown.went_to; // passed on: not ended, nothing to report
     renderAvailability();
   }
 
@@ -249,11 +261,14 @@
         return;
       }
       var next = answer.data.call || null;
+      var passedOn = answer.data.passed_on || null;
       if (!next && call && !pinned) {
         // Keep the call that just ended on screen (what was done, reports), until the next one.
         next = call;
         next.state = "ended";
+        if (passedOn && passedOn.call_sid === next.call_sid) next.went_to = passedOn.went_to;
       }
+      showPassedOn(!next && passedOn);
       var mine = next && acted[next.call_sid];
       if (mine) {
         next.warned = next.warned || mine.warned;
@@ -261,21 +276,35 @@
         next.ended_by_agent = next.ended_by_agent || mine.ended;
       }
       if (next && (!call || call.call_sid !== next.call_sid)) say($("call-message"), "");
+      var arrived = next && next.state === "ringing" && (!call || call.call_sid !== next.call_sid);
       call = next;
+      if (arrived) announceCall(call.call_sid, call.person_of_interest);
       if (call) remember(call);
       renderCall();
     });
   }
 
+  // A call meant for this member of staff (the designated contact) that went elsewhere while
+  // they were away or did not answer: say where it went, as no call was shown for it.
+  function showPassedOn(passedOn) {
+    var text = "";
+    if (passedOn && passedOn.went_to === "fallback") {
+      text = "A call for you went to your fallback contact.";
+    } else if (passedOn && passedOn.went_to === "voicemail") {
+      text = "A call for you went to voicemail, as you were not available.";
+    }
+    say($("passed-on"), text, "info");
+  }
+
   function remember(c) {
     lastCall = { call_sid: c.call_sid, number: c.number };
     try { sessionStorage.setItem("callflow:last-call", JSON.stringify(lastCall)); } catch (ignored) { /* private mode */ }
-    $("incident-about").textContent = "About the call from " + formatNumber(c.number) + ".";
+    $("incident-about").textContent = "About the call from " + formatNumber(c.number, c.number_text) + ".";
   }
 
   function restoreLastCall() {
     try { lastCall = JSON.parse(sessionStorage.getItem("callflow:last-call") || "null"); } catch (ignored) { lastCall = null; }
-    if (lastCall) $("incident-about").textContent = "About your last call, from " + formatNumber(lastCall.number) + ".";
+    if (lastCall) $("incident-about").textContent = "About your last call, from " + formatNumber(lastCall.number, lastCall.number_text) + ".";
   }
 
   // -- warn and end ----------------------------------------------------------------------
@@ -299,47 +328,69 @@
     });
   }
 
-  function openEnd(preset) {
+  // One click ends the call: a warned call hears the closing statement and its reason is
+  // then given as wrap-up; threats or violence end at once and are flagged for a manager.
+  function endCall(threat) {
     if (!call) return;
-    var dialog = $("end-dialog");
-    var form = $("end-form");
-    form.reset();
-    say($("end-error"), "");
-    form.querySelectorAll('input[name="reason"]').forEach(function (input) {
-      input.checked = input.value === preset;
+    var button = threat ? $("end-threat") : $("end");
+    button.disabled = true;
+    var sid = call.call_sid;
+    request("POST", "/api/calls/" + encodeURIComponent(sid) + "/end",
+      threat ? { reason: "threat_or_violence" } : {}).then(function (answer) {
+      button.disabled = signedOut;
+      if (!answer.ok) {
+        say($("call-message"), explain(answer), "error");
+        return;
+      }
+      acted[sid] = Object.assign(acted[sid] || {}, { ended: true });
+      if (call && call.call_sid === sid) call.ended_by_agent = true;
+      say($("call-message"), answer.data.closing_statement
+        ? "Call ended: the caller hears the closing statement."
+        : "Call ended at once and flagged for a manager.", "ok");
+      renderCall();
+      if (answer.data.wrap_up_owed) showWrapUp(sid, true);
     });
-    $("end-confirm").disabled = false;
-    dialog.showModal();
-    var first = form.querySelector('input[name="reason"]:checked') || form.querySelector('input[name="reason"]');
+  }
+
+  // The reason for a call ended in one click: asked for until saved (the server holds back
+  // the next call until then), and announced when it is first asked for.
+  function showWrapUp(sid, justEnded) {
+    if (sid === wrapUpSid) return;
+    wrapUpSid = sid;
+    var panel = $("wrap-up");
+    panel.hidden = !sid;
+    if (!sid) return;
+    $("wrap-up-form").reset();
+    say($("wrap-up-error"), "");
+    $("call-announcer").textContent = (justEnded ? "Call ended. " : "") +
+      "Say why you ended the call, then save, before your next call.";
+    var first = panel.querySelector('input[name="reason"]');
     if (first) first.focus();
   }
 
-  function submitEnd(event) {
+  function submitWrapUp(event) {
     event.preventDefault();
-    if (!call) return;
-    var chosen = $("end-form").querySelector('input[name="reason"]:checked');
+    if (!wrapUpSid) return;
+    var form = $("wrap-up-form");
+    var chosen = form.querySelector('input[name="reason"]:checked');
     if (!chosen) {
-      say($("end-error"), "Choose the reason for ending the call.", "error");
+      say($("wrap-up-error"), "Choose the reason for ending the call.", "error");
       return;
     }
-    var confirm = $("end-confirm");
-    confirm.disabled = true;
-    var sid = call.call_sid;
-    request("POST", "/api/calls/" + encodeURIComponent(sid) + "/end",
-      { reason: chosen.value, note: $("end-note").value }).then(function (answer) {
-      confirm.disabled = false;
+    var save = $("wrap-up-save");
+    save.disabled = true;
+    var label = chosen.parentElement.textContent.trim();
+    request("POST", "/api/calls/" + encodeURIComponent(wrapUpSid) + "/wrap-up",
+      { reason: chosen.value, note: $("wrap-up-note").value }).then(function (answer) {
+      save.disabled = signedOut;
       if (!answer.ok) {
-        say($("end-error"), explain(answer), "error");
+        say($("wrap-up-error"), explain(answer), "error");
         return;
       }
-      $("end-dialog").close();
-      acted[sid] = Object.assign(acted[sid] || {}, { ended: true });
-      if (call && call.call_sid === sid) call.ended_by_agent = true;
-      var text = answer.data.closing_statement
-        ? "Call ended: the caller heard the closing statement. Logged as " + REASON_TEXT[chosen.value] + "."
-        : "Call ended at once and flagged for a manager (" + REASON_TEXT[chosen.value] + ").";
-      say($("call-message"), text, "ok");
-      renderCall();
+      showWrapUp("");
+      say($("call-message"), "Reason saved in the call log: " + label + ".", "ok");
+      $("call-announcer").textContent = "Reason saved. You can take calls again.";
+      readMe();
     });
   }
 
@@ -403,6 +454,7 @@
     $("decline").hidden = !isRinging;
     $("hangup").hidden = isRinging || !onPhone;
     $("mute").hidden = isRinging || !onPhone || onPhone.kind !== "twilio";
+    if (isRinging && !call) announceCall("phone:" + (ringing.sid || "twilio"), null);
     if (isRinging && document.activeElement === document.body) $("answer").focus();
   }
 
@@ -526,10 +578,9 @@
     button.addEventListener("click", function () { setAvailability(button.dataset.availability); });
   });
   $("warn").addEventListener("click", warn);
-  $("end").addEventListener("click", function () { openEnd(""); });
-  $("end-threat").addEventListener("click", function () { openEnd("threat_or_violence"); });
-  $("end-form").addEventListener("submit", submitEnd);
-  $("end-cancel").addEventListener("click", function () { $("end-dialog").close(); });
+  $("end").addEventListener("click", function () { endCall(false); });
+  $("end-threat").addEventListener("click", function () { endCall(true); });
+  $("wrap-up-form").addEventListener("submit", submitWrapUp);
   $("incident-form").addEventListener("submit", submitIncident);
   $("proposal-form").addEventListener("submit", submitProposal);
   $("answer").addEventListener("click", answerCall);

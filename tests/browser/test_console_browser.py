@@ -65,41 +65,50 @@ def test_agent_takes_a_simulated_call_warns_and_ends_it_and_the_log_says_who_and
     expect(phone.locator("#line-state")).to_have_text(re.compile("Connected"))
     screenshot(agent, "console-connected")
 
-    # End call waits for a warning; choosing another reason in the threat dialog is refused.
+    # End call waits for a warning.
     expect(agent.get_by_role("button", name="End call")).to_be_disabled()
-    agent.get_by_role("button", name="Threat or violence: end now").click()
-    dialog = agent.get_by_role("dialog")
-    dialog.get_by_role("radio", name=re.compile("Aggressive")).check()
-    dialog.get_by_role("button", name="End call").click()
-    expect(dialog.locator("#end-error")).to_contain_text("give a warning before ending the call")
-    screenshot(agent, "console-refused")
-    dialog.get_by_role("button", name="Cancel").click()
 
     agent.get_by_role("button", name="Give warning").click()
     expect(agent.locator("#call-message")).to_contain_text("Warning played to the caller")
     expect(phone.locator("#transcript")).to_contain_text("your behaviour on this call is")
     expect(agent.get_by_role("button", name="End call")).to_be_enabled()
 
+    # One click ends the call: the caller hears the closing statement at once.
     agent.get_by_role("button", name="End call").click()
-    dialog.get_by_role("radio", name=re.compile("Aggressive")).check()
-    dialog.get_by_label("Note (optional)").fill("Swearing after the warning")
-    screenshot(agent, "console-end-dialog")
-    dialog.get_by_role("button", name="End call").click()
-    expect(dialog).to_be_hidden()
     expect(agent.locator("#call-message")).to_contain_text("Call ended")
     expect(phone.locator("#line-state")).to_have_text("Call ended.")
     expect(phone.locator("#transcript")).to_contain_text("this call is now being ended")
-    screenshot(agent, "console-ended")
     screenshot(phone, "simulator-ended")
 
-    events = call_events(live_server.services, sid, wait_for=("warning", "ended_by_agent"))
-    by_kind = {event.kind: event for event in events}
+    # Then the reason, as wrap-up: asked for, announced, and no call until it is saved.
+    wrap_up = agent.get_by_role("region", name="Why did you end the call?")
+    expect(wrap_up).to_be_visible()
+    expect(agent.locator("#call-announcer")).to_contain_text("Say why you ended the call")
+    expect(agent.locator("#availability")).to_have_text(re.compile("Wrap-up"))
+    pool = AgentPool(live_server.services.redis)
     alex = staff["agent"]
+    assert pool.wrap_up_owed(alex.id) == sid
+    wrap_up.get_by_role("radio", name=re.compile("Aggressive")).check()
+    wrap_up.get_by_label("Note (optional)").fill("Swearing after the warning")
+    screenshot(agent, "console-wrap-up")
+    wrap_up.get_by_role("button", name="Save and continue").click()
+    expect(wrap_up).to_be_hidden()
+    expect(agent.locator("#call-message")).to_contain_text("Reason saved")
+    expect(agent.locator("#availability")).to_have_text("Available")
+    screenshot(agent, "console-ended")
+    assert pool.wrap_up_owed(alex.id) is None
+
+    events = call_events(live_server.services, sid,
+                         wait_for=("warning", "ended_by_agent", "wrap_up"))
+    by_kind = {event.kind: event for event in events}
     assert by_kind["warning"].detail["staff_id"] == alex.id
     ended = by_kind["ended_by_agent"].detail
-    assert ended["staff_id"] == alex.id
-    assert ended["reason"] == "aggressive_abusive"
-    assert ended["note"] == "Swearing after the warning"
+    assert ended["staff_id"] == alex.id and ended["reason"] is None
+    assert ended["closing_statement"] is True
+    given = by_kind["wrap_up"].detail
+    assert given["staff_id"] == alex.id and given["staff_email"] == "alex@example.org"
+    assert given["reason"] == "aggressive_abusive"
+    assert given["note"] == "Swearing after the warning"
     assert "connected" in by_kind
 
 
@@ -112,11 +121,10 @@ def test_an_agent_cannot_end_another_agents_call(new_page, live_server, demo_reg
     sign_in(jo, live_server.url, "jo@example.org")
     jo.goto(f"{live_server.url}/console?call={sid}")
     expect(jo.locator("#call-message")).to_contain_text("Not allowed (403)")
+    say = jo.locator("#call-message")
+    say.evaluate("element => { element.textContent = ''; }")
     jo.get_by_role("button", name="Threat or violence: end now").click()
-    dialog = jo.get_by_role("dialog")
-    dialog.get_by_role("button", name="End call").click()
-    expect(dialog.locator("#end-error")).to_contain_text(
-        "Not allowed (403): you are not on this call")
+    expect(say).to_contain_text("Not allowed (403): you are not on this call")
     screenshot(jo, "console-403")
 
     expect(alex.locator("#call-state")).to_contain_text("Connected")

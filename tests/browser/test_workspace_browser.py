@@ -84,7 +84,7 @@ def test_a_supervisor_filters_and_exports_the_log_reads_a_timeline_and_the_dashb
     expect(timeline).to_contain_text("Call received — from +447700900123")
     expect(timeline).to_contain_text("Register checked — on the register: QL-1")
     expect(timeline).to_contain_text("Decision: Written only")
-    expect(timeline.locator("li").first).to_contain_text("Tue 1 Dec 2026 09:55:00")
+    expect(timeline.locator("li").first).to_contain_text("Tue 1 Dec 2026, 9:55:00am")
     screenshot(page, "call-timeline")
 
     page.click("nav.ws-nav >> text=Dashboard")
@@ -129,7 +129,7 @@ def test_a_manager_creates_an_entry_fixes_a_mistake_prints_the_notice_and_lifts_
     page.click("#save-entry")
 
     error = page.locator("#error-ends_on")
-    expect(error).to_have_text("must be after starts_on (policy 5.1: say how long)")
+    expect(error).to_have_text("must be after the start date (policy 5.1: say how long)")
     expect(page.locator("#f-ends_on")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#f-name")).to_have_value("Robin Test")
     screenshot(page, "entry-error")
@@ -148,7 +148,7 @@ def test_a_manager_creates_an_entry_fixes_a_mistake_prints_the_notice_and_lifts_
     text = re.sub(r"\s+", " ", " ".join(
         p.extract_text() for p in PdfReader(io.BytesIO(response.body())).pages))
     for expected in ("Dear Robin Test", "Unreasonable persistence",
-                     "Tuesday and Thursday, 10:00 to 12:00", "Your calls will be answered by Agent",
+                     "Tuesday and Thursday, 10am to midday", "Your calls will be answered by Agent",
                      "until 30 June 2027", "We will review them by 31 March 2027",
                      "ask us to review it", "Housing Ombudsman"):
         assert expected in text, expected

@@ -83,10 +83,8 @@ class Browsing:
 
     def _console(self, message) -> None:
         # A CSP violation (an inline script or style) is reported here as an error; a form
-        # answered 422 with its field messages, or the favicon nobody serves, is not one.
+        # answered 422 with its field messages is not one.
         if message.type != "error" or "status of 422" in message.text:
-            return
-        if message.location.get("url", "").endswith("/favicon.ico"):
             return
         self.errors.append(message.text)
 

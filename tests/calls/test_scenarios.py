@@ -318,8 +318,11 @@ def test_a_designated_contact_is_dialled_directly_and_falls_back(driver, service
     alex, jo = staff["agent"], staff["agent2"]
     fallback = "jo@example.org" if then == "no answer, fallback" else ""
     restrict(services, clock, designated_contact="alex@example.org", fallback=fallback)
-    call = driver.call(POI)  # nobody is "available": a designated contact is rung regardless
+    driver.set_available(alex)  # an Away contact is skipped (tests/calls/test_away.py)
+    driver.set_available(jo)
+    call = driver.call(POI)
     assert_connect_twiml(call.document("/incoming"), call.sid)
+    call.silence()  # no key at the emergency offer (test_emergency_everywhere.py): they wait
 
     (first,) = call.staff_legs
     assert first.to_number == "client:alex" and first.query["leg"] == "designated"
@@ -339,6 +342,7 @@ def test_a_designated_contact_is_dialled_directly_and_falls_back(driver, service
         else:
             (redirect,) = driver.call_updates(call.sid)
             assert urlsplit(redirect.params["Url"][0]).path == "/twilio/voice/voicemail"
+            call.silence()  # nor at the offer before the tone
             assert call.waiting_for == "record"
             call.leave_message(20)
 

@@ -14,7 +14,7 @@ from twilio.request_validator import RequestValidator
 
 from console.tokens import issue_token
 from service.register_csv import import_register
-from store.agent_pool import AgentPool, Availability
+from store.agent_pool import AgentPool, Availability, Claim
 from store.call_events import STREAM_KEY, Batch, live_call, set_live
 from store.db import transaction
 from store.models import Call, Incident, Proposal, RegisterEntry
@@ -110,6 +110,8 @@ def test_the_agent_sees_the_caller_and_the_person_of_interest_flag(client, servi
     on_call(services, staff["agent"], entry_id=str(register_entry(services)))
     call = client.get("/api/calls/current", headers=bearer(services, staff["agent"])).json["call"]
     assert call["call_sid"] == SID and call["number"] == CALLER and call["state"] == "connected"
+    # What the console shows, worded as the workspace words it: national number, GOV.UK time.
+    assert (call["number_text"], call["started_at_text"]) == ("07700 900123", "10am")
     assert call["warned"] is False and call["register_check_failed"] is False
     assert call["customer"] == {"name": "Chris Sample", "reference": "QL-2"}
     flag = call["person_of_interest"]
@@ -297,7 +299,6 @@ def test_ending_before_a_warning_is_refused(client, services, staff):
 
 
 @pytest.mark.parametrize(("body", "field"), [
-    ({}, "reason"),
     ({"reason": "rude"}, "reason"),
     ({"reason": "aggressive_abusive", "note": 42}, "note"),
     ({"reason": "aggressive_abusive", "note": "x" * 2001}, "note"),
@@ -389,6 +390,170 @@ def test_a_supervisor_may_end_any_call(client, services, staff, rest):
                            headers=bearer(services, staff["supervisor"]))
     assert response.status_code == 200
     rest.assert_all_accepted()
+
+
+# --- one click, then the reason as wrap-up ----------------------------------------------------
+
+
+def test_one_click_ends_a_warned_call_and_no_call_is_offered_until_the_reason_is_given(
+        client, services, staff, rest):
+    alex = staff["agent"]
+    on_call(services, alex, warned="1")
+    headers = signed_in(client, "alex@example.org")
+    pool = AgentPool(services.redis)
+
+    response = client.post(f"/api/calls/{SID}/end", headers=headers)
+    assert response.status_code == 200, response.json
+    assert response.json["ended"] is True and response.json["reason"] is None
+    assert response.json["closing_statement"] is True and response.json["wrap_up_owed"] is True
+    rest.assert_all_accepted()
+    [redirect] = rest.requests
+    assert redirect.params["Url"] == [
+        f"{BASE}/twilio/voice/announce/closing?{urlencode({'call': SID})}"]
+    [ended] = logged(services, "ended_by_agent")
+    assert ended.detail["reason"] is None and ended.detail["wrap_up_owed"] is True
+    assert ended.detail["staff_email"] == "alex@example.org"
+    assert live_call(services.redis, SID)["ended_by_agent"] == "1"
+
+    me = client.get("/api/me", headers=headers).json
+    assert me["availability"] == "wrap-up" and me["wrap_up"] == {"call_sid": SID}
+    # The caller hears the closing statement out and hangs up: the agent is still owed nothing.
+    assert pool.release(alex.id, SID) is True
+    assert pool.availability(alex.id) is Availability.WRAP_UP
+    assert pool.claim_longest_idle(OTHER_SID) is None
+    refused = client.put("/api/me/availability", json={"availability": "available"},
+                         headers=headers)
+    assert refused.status_code == 409
+    assert refused.json == {"error": "give the reason for ending your last call first; then you "
+                                     "can take calls again"}
+    assert pool.claim_longest_idle(OTHER_SID) is None
+
+    body = {"reason": "aggressive_abusive", "note": "Swearing after the warning"}
+    given = client.post(f"/api/calls/{SID}/wrap-up", json=body, headers=headers)
+    assert given.status_code == 200, given.json
+    assert given.json["reason"] == "aggressive_abusive"
+    [wrap_up] = logged(services, "wrap_up")
+    assert wrap_up.detail["reason"] == "aggressive_abusive"
+    assert wrap_up.detail["note"] == "Swearing after the warning"
+    assert wrap_up.detail["staff_id"] == alex.id
+    assert wrap_up.detail["staff_email"] == "alex@example.org"
+    me = client.get("/api/me", headers=headers).json
+    assert me["availability"] == "available" and me["wrap_up"] is None
+    assert pool.claim_longest_idle(OTHER_SID) == alex.id
+
+
+def test_a_reason_given_before_the_caller_has_gone_frees_the_agent_when_the_call_ends(
+        client, services, staff, rest):
+    alex = staff["agent"]
+    on_call(services, alex, warned="1")
+    headers = bearer(services, alex)
+    assert client.post(f"/api/calls/{SID}/end", json={}, headers=headers).status_code == 200
+    given = client.post(f"/api/calls/{SID}/wrap-up", json={"reason": "unreasonable_demands"},
+                        headers=headers)
+    assert given.status_code == 200
+    pool = AgentPool(services.redis)
+    assert pool.availability(alex.id) is Availability.BUSY  # the closing statement still plays
+    assert pool.claim_longest_idle(OTHER_SID) is None
+    assert pool.release(alex.id, SID) is True
+    assert pool.claim_longest_idle(OTHER_SID) == alex.id
+
+
+def test_going_away_does_not_excuse_the_wrap_up(client, services, staff, rest):
+    alex = staff["agent"]
+    on_call(services, alex, warned="1")
+    headers = bearer(services, alex)
+    assert client.post(f"/api/calls/{SID}/end", json={}, headers=headers).status_code == 200
+    AgentPool(services.redis).release(alex.id, SID)
+    away = client.put("/api/me/availability", json={"availability": "away"}, headers=headers)
+    assert away.status_code == 200 and away.json["wrap_up"] == {"call_sid": SID}
+    back = client.put("/api/me/availability", json={"availability": "available"},
+                      headers=headers)
+    assert back.status_code == 409
+    assert AgentPool(services.redis).claim_longest_idle(OTHER_SID) is None
+
+
+def test_a_designated_contact_owing_a_wrap_up_is_passed_over_as_busy(client, services, staff,
+                                                                     rest):
+    alex = staff["agent"]
+    on_call(services, alex, warned="1")
+    assert client.post(f"/api/calls/{SID}/end", json={},
+                       headers=bearer(services, alex)).status_code == 200
+    pool = AgentPool(services.redis)
+    pool.release(alex.id, SID)
+    assert pool.claim_named(alex.id, OTHER_SID) is Claim.BUSY
+    assert pool.current_call(alex.id) is None
+
+
+def test_the_wrap_up_is_recorded_once(client, services, staff, rest):
+    on_call(services, staff["agent"], warned="1")
+    headers = bearer(services, staff["agent"])
+    first_end = client.post(f"/api/calls/{SID}/end", json={}, headers=headers)
+    again = client.post(f"/api/calls/{SID}/end", json={}, headers=headers)
+    assert again.status_code == 200 and again.json == first_end.json
+    assert again.headers["Idempotent-Replay"] == "true"
+    late_reason = client.post(f"/api/calls/{SID}/end", json={"reason": "aggressive_abusive"},
+                              headers=headers)
+    assert late_reason.status_code == 409
+    assert len(rest.requests) == 1 and len(logged(services, "ended_by_agent")) == 1
+
+    body = {"reason": "unreasonable_persistence", "note": "Fourth call today"}
+    first = client.post(f"/api/calls/{SID}/wrap-up", json=body, headers=headers)
+    second = client.post(f"/api/calls/{SID}/wrap-up", json=body, headers=headers)
+    assert first.status_code == second.status_code == 200
+    assert first.json == second.json and second.headers["Idempotent-Replay"] == "true"
+    other = client.post(f"/api/calls/{SID}/wrap-up", json={"reason": "aggressive_abusive"},
+                        headers=headers)
+    assert other.status_code == 409
+    assert other.json == {"error": "the reason for this call is already recorded"}
+    assert len(logged(services, "wrap_up")) == 1
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({}, "reason"),
+    ({"reason": "threat_or_violence"}, "reason"),
+    ({"reason": "aggressive_abusive", "note": "x" * 2001}, "note"),
+])
+def test_a_bad_wrap_up_is_422_and_still_owed(client, services, staff, rest, body, field):
+    on_call(services, staff["agent"], warned="1")
+    headers = bearer(services, staff["agent"])
+    assert client.post(f"/api/calls/{SID}/end", json={}, headers=headers).status_code == 200
+    response = client.post(f"/api/calls/{SID}/wrap-up", json=body, headers=headers)
+    assert response.status_code == 422 and response.json["field"] == field
+    assert AgentPool(services.redis).wrap_up_owed(staff["agent"].id) == SID
+    assert logged(services, "wrap_up") == []
+
+
+def test_no_wrap_up_is_owed_for_a_call_ended_with_its_reason(client, services, staff, rest):
+    on_call(services, staff["agent"], warned="1")
+    headers = bearer(services, staff["agent"])
+    body = {"reason": "aggressive_abusive"}
+    assert client.post(f"/api/calls/{SID}/end", json=body, headers=headers).json[
+        "wrap_up_owed"] is False
+    response = client.post(f"/api/calls/{SID}/wrap-up", json=body, headers=headers)
+    assert response.status_code == 409
+    assert response.json == {"error": "no reason is waiting for this call"}
+    assert AgentPool(services.redis).wrap_up_owed(staff["agent"].id) is None
+
+
+def test_a_threat_ends_at_once_without_a_warning_and_owes_no_wrap_up(client, services, staff,
+                                                                     rest):
+    alex = staff["agent"]
+    on_call(services, alex)
+    response = client.post(f"/api/calls/{SID}/end", json={"reason": "threat_or_violence"},
+                           headers=bearer(services, alex))
+    assert response.status_code == 200 and response.json["wrap_up_owed"] is False
+    pool = AgentPool(services.redis)
+    assert pool.wrap_up_owed(alex.id) is None
+    pool.release(alex.id, SID)
+    assert pool.claim_longest_idle(OTHER_SID) == alex.id
+
+
+def test_one_click_before_a_warning_is_refused(client, services, staff):
+    on_call(services, staff["agent"])
+    response = client.post(f"/api/calls/{SID}/end", json={},
+                           headers=bearer(services, staff["agent"]))
+    assert response.status_code == 409 and response.json == {"error": "warn before ending"}
+    assert AgentPool(services.redis).wrap_up_owed(staff["agent"].id) is None
 
 
 # --- when Twilio says no ------------------------------------------------------------------------
@@ -545,6 +710,7 @@ def test_the_api_is_described_by_an_openapi_document(client):
     assert set(document["paths"]) >= {
         "/api/calls/current", "/api/me/availability", "/api/calls/{CallSid}/warning",
         "/api/calls/{CallSid}/end", "/api/calls/{CallSid}/incident",
+        "/api/calls/{CallSid}/wrap-up",
     }
     end = document["paths"]["/api/calls/{CallSid}/end"]["post"]["responses"]
     assert {"200", "401", "403", "404", "409", "422", "502", "503"} <= set(end)

@@ -15,6 +15,7 @@ from callflow.decision import (
     Outcome,
     after_unanswered,
     decide,
+    voicemail_offers_emergency,
 )
 from callflow.register import Restriction
 
@@ -196,3 +197,48 @@ def test_the_core_does_no_io_and_never_reads_the_clock(path):
             assert name.split(".")[0] not in FORBIDDEN_MODULES, f"{path} imports {name}"
         if isinstance(node, ast.Attribute) and node.attr in {"now", "today", "utcnow"}:
             raise AssertionError(f"{path} reads the clock (.{node.attr})")
+
+
+RESTRICTED_PATHS = {
+    "written only": (restriction(written_only=True), TUESDAY_10AM, Outcome.WRITTEN_ONLY),
+    "outside a window": (restriction(call_windows="Thu 10:00-12:00"), TUESDAY_10AM,
+                         Outcome.OUTSIDE_WINDOW),
+    "within a window": (restriction(call_windows="Tue 10:00-12:00"), TUESDAY_10AM,
+                        Outcome.WITHIN_WINDOW),
+    "designated contact": (restriction(designated_contact_id=3), TUESDAY_10AM,
+                           Outcome.DESIGNATED_CONTACT),
+    "designated contact with a fallback": (
+        restriction(designated_contact_id=3, fallback_contact_id=4), TUESDAY_10AM,
+        Outcome.DESIGNATED_CONTACT),
+    "centre closed": (restriction(designated_contact_id=3), local(2026, 12, 1, 19),
+                      Outcome.CLOSED),
+}
+
+
+@pytest.mark.parametrize("path", sorted(RESTRICTED_PATHS))
+def test_every_restricted_caller_is_offered_the_emergency_option_on_every_path(path):
+    entry, now, outcome = RESTRICTED_PATHS[path]
+    decision = decide(caller(restriction=entry), CENTRE, now)
+    assert (decision.outcome, decision.offer_emergency) == (outcome, True)
+
+
+@pytest.mark.parametrize("path", sorted(RESTRICTED_PATHS))
+def test_without_an_emergency_number_no_restricted_path_offers_it(path):
+    off = Centre(**{**CENTRE.__dict__, "emergency_number": ""})
+    entry, now, outcome = RESTRICTED_PATHS[path]
+    decision = decide(caller(restriction=entry), off, now)
+    assert (decision.outcome, decision.offer_emergency) == (outcome, False)
+
+
+@pytest.mark.parametrize("who", [caller(), caller(number=None, withheld=True),
+                                 caller(lookup_failed=True)])
+def test_unrestricted_callers_are_put_through_without_the_offer(who):
+    assert not decide(who, CENTRE, TUESDAY_10AM).offer_emergency
+
+
+@pytest.mark.parametrize(("restricted", "number", "offered"), [
+    (True, "+441632960999", True), (False, "+441632960999", False), (True, "", False)])
+def test_the_voicemail_prompt_offers_the_emergency_option_to_restricted_callers(
+        restricted, number, offered):
+    centre = Centre(**{**CENTRE.__dict__, "emergency_number": number})
+    assert voicemail_offers_emergency(restricted, centre) is offered

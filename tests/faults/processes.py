@@ -187,3 +187,64 @@ def service_env(settings_env: Mapping[str, str], **extra: str) -> dict[str, str]
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONPATH"] = str(PROJECT_ROOT)
     return env
+
+
+def web_process(env: Mapping[str, str], log_dir: Path, port: int) -> ServiceProcess:
+    """The web server as `callflow run` starts it (gunicorn, threads), on a loopback port."""
+    return ServiceProcess([sys.executable, "-m", "gunicorn", "service.wsgi:app", "--bind",
+                           f"{LOOPBACK}:{port}", "--workers", "1", "--worker-class", "gthread",
+                           "--threads", "4"], env, log_dir / "web.log")
+
+
+def post_signed(port: int, path: str, params: Mapping[str, str], env: Mapping[str, str],
+                timeout: float = 10) -> tuple[int, bytes]:
+    """POST a webhook signed as Twilio signs it (for env's PUBLIC_BASE_URL); status and body."""
+    import http.client
+    from urllib.parse import urlencode
+
+    from twilio.request_validator import RequestValidator
+
+    url = env["PUBLIC_BASE_URL"] + path
+    signature = RequestValidator(env["TWILIO_AUTH_TOKEN"]).compute_signature(url, dict(params))
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    try:
+        connection.request("POST", path, body=urlencode(params), headers={
+            "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def get_json(port: int, path: str) -> tuple[int, dict]:
+    """GET a JSON page on loopback: status and the parsed body ({} when nothing answers)."""
+    import http.client
+    import json
+
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    except (OSError, ValueError):
+        return 0, {}
+    finally:
+        connection.close()
+
+
+class DurableRedisServer(RedisServer):
+    """A redis-server that keeps its data across a kill (append-only file, fsync on every
+    write), as production runs it: what was in Redis before a crash is there after a restart."""
+
+    def start(self) -> DurableRedisServer:
+        """Start (or restart, reloading the append-only file) and wait until it answers."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [REDIS_SERVER, "--bind", LOOPBACK, "--port", str(self.port), "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory),
+             "--logfile", str(self.directory / "redis.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            process_group=0,
+        )
+        wait_until(self.answers, 10, f"redis-server on port {self.port}")
+        return self

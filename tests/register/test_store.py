@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from callflow.register import parse_entry
+from callflow.register import COLUMNS, parse_entry
 from service.register_csv import ImportRefused, export_register, import_register
 from store.embedded_redis import EmbeddedRedis
 from store.lookup import RegisterLookup
@@ -64,7 +64,7 @@ def test_export_then_import_round_trips(services, staff):
     report = do_import(services, exported)
     assert report.unchanged == 2
     assert export_text(services) == exported
-    assert exported.splitlines()[0] == HEADER
+    assert exported.splitlines()[0] == ",".join(COLUMNS)
 
 
 def test_a_bad_file_is_refused_whole_with_line_column_and_reason(services, staff):
@@ -80,8 +80,8 @@ def test_a_bad_file_is_refused_whole_with_line_column_and_reason(services, staff
         do_import(services, bad)
     messages = [str(e) for e in refused.value.errors]
     assert "line 4, phone_numbers: '12345' cannot be a real number" in messages
-    assert "line 5, ends_on: must be after starts_on (policy 5.1: say how long)" in messages
-    assert any(m.startswith("line 5, decided_by: alex@example.org is a agent") for m in messages)
+    assert "line 5, ends_on: must be after the start date (policy 5.1: say how long)" in messages
+    assert any(m.startswith("line 5, decided_by: alex@example.org is an agent") for m in messages)
     assert "line 6, phone_numbers: +447700900123 already belongs to active entry QL-1" in messages
     with services.sessions() as session:
         assert session.scalar(select(func.count(RegisterEntry.id))) == 0

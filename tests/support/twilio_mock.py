@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import fcntl
+import hashlib
 import http.client
 import json
+import os
 import shutil
 import socket
 import subprocess
+import tarfile
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
 from twilio.http.response import Response
@@ -22,7 +26,16 @@ from twilio.rest import Client
 from workers.twilio_rest import DEFAULT_TIMEOUT_SECONDS, BaseUrlHttpClient
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-TWILIO_SPEC = PROJECT_ROOT.parent / "shared" / "twilio-oai" / "twilio_api_v2010.json"
+# Twilio's own twilio-oai specs, as shipped (MIT) in this npm package's twilio-oai/spec/json/.
+TWILIO_OAI_PACKAGE = "@twilio-alpha/mcp"
+TWILIO_OAI_VERSION = "0.7.0"
+TWILIO_OAI_INTEGRITY = (
+    "sha512-YsUde1pMXwqHm8Cvq9JdtsyvclVCC/f/V+FmxTNN04u5Qt5aapkbQgcfqBYQ0xcmvATBNswgPDo3MPVaCtZK8Q=="
+)
+TWILIO_OAI_MEMBER = "package/twilio-oai/spec/json/{name}"
+TWILIO_SPEC_NAMES = ("twilio_api_v2010.json", "twilio_taskrouter_v1.json")
+TWILIO_OAI_PREFIX = PROJECT_ROOT / ".tools" / "twilio-oai" / TWILIO_OAI_VERSION
+TWILIO_SPEC = TWILIO_OAI_PREFIX / "twilio_api_v2010.json"
 PRISM_PACKAGE = "@stoplight/prism-cli"
 PRISM_VERSION = "5.16.0"
 PRISM_PREFIX = PROJECT_ROOT / ".tools" / "prism"
@@ -45,12 +58,7 @@ def ensure_prism(prefix: Path = PRISM_PREFIX) -> Path:
     executable = prefix / "node_modules" / ".bin" / "prism"
     if _installed_version(prefix) == PRISM_VERSION and executable.exists():
         return executable
-    npm = shutil.which("npm")
-    if npm is None:
-        raise PrismUnavailable(
-            f"npm not found: install Node.js with npm (e.g. `apt-get install nodejs npm`) so the "
-            f"tests can install {PRISM_PACKAGE}@{PRISM_VERSION} into {prefix}"
-        )
+    npm = _npm(f"install {PRISM_PACKAGE}@{PRISM_VERSION} into {prefix}")
     prefix.mkdir(parents=True, exist_ok=True)
     # Parallel test sessions share the folder; only one of them runs npm.
     with open(prefix / ".install.lock", "w") as lock:
@@ -72,6 +80,75 @@ def ensure_prism(prefix: Path = PRISM_PREFIX) -> Path:
     if not executable.exists():
         raise PrismUnavailable(f"npm install finished but {executable} is missing")
     return executable
+
+
+def _npm(purpose: str) -> str:
+    """Return the npm executable, or raise PrismUnavailable saying what it was needed for."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise PrismUnavailable(
+            f"npm not found: install Node.js with npm (sudo apt-get install nodejs npm) so the "
+            f"tests can {purpose}"
+        )
+    return npm
+
+
+def ensure_twilio_spec(
+    name: str = "twilio_api_v2010.json", prefix: Path = TWILIO_OAI_PREFIX
+) -> Path:
+    """Return one of Twilio's OpenAPI specs, unpacked from the pinned npm package on first use."""
+    if name not in TWILIO_SPEC_NAMES:
+        raise ValueError(f"{name} is not one of the specs unpacked: {TWILIO_SPEC_NAMES}")
+    spec = prefix / name
+    if spec.is_file():
+        return spec
+    package = f"{TWILIO_OAI_PACKAGE}@{TWILIO_OAI_VERSION}"
+    npm = _npm(f"fetch Twilio's OpenAPI specs ({package}) into {prefix}")
+    prefix.mkdir(parents=True, exist_ok=True)
+    with open(prefix / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not spec.is_file():
+            with tempfile.TemporaryDirectory(dir=prefix) as scratch:
+                tarball = _npm_pack(npm, package, Path(scratch))
+                _unpack_specs(tarball, prefix)
+    return spec
+
+
+def _npm_pack(npm: str, package: str, folder: Path) -> Path:
+    """Download `package`'s tarball into `folder` with `npm pack` and check it is the pinned one."""
+    result = subprocess.run(
+        [npm, "pack", "--ignore-scripts", "--pack-destination", str(folder), package],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise PrismUnavailable(
+            f"`npm pack {package}` failed ({result.returncode}):\n{result.stderr[-2000:]}"
+        )
+    [tarball] = folder.glob("*.tgz")
+    digest = hashlib.sha512(tarball.read_bytes()).digest()
+    integrity = "sha512-" + base64.b64encode(digest).decode()
+    if integrity != TWILIO_OAI_INTEGRITY:
+        raise PrismUnavailable(f"{package} is not the tarball pinned here (integrity {integrity})")
+    return tarball
+
+
+def _unpack_specs(tarball: Path, prefix: Path) -> None:
+    """Copy the specs out of the package's tarball; each appears whole or not at all."""
+    with tarfile.open(tarball) as archive:
+        for name in TWILIO_SPEC_NAMES:
+            try:
+                source = archive.extractfile(TWILIO_OAI_MEMBER.format(name=name))
+            except KeyError:
+                source = None
+            if source is None:
+                raise PrismUnavailable(f"{name} is not a file in {tarball.name}")
+            partial = prefix / f".{name}.partial"
+            with source, open(partial, "wb") as target:
+                shutil.copyfileobj(source, target)
+            os.replace(partial, prefix / name)
 
 
 def _installed_version(prefix: Path) -> str | None:
@@ -99,12 +176,14 @@ class PrismMock:
         self.spec = spec
         self.port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.TemporaryFile()
+        self._log: IO[bytes] | None = None
 
     @classmethod
-    def started(cls, spec: Path = TWILIO_SPEC) -> PrismMock:
-        """Install prism if needed, start it on a free port and return it once it answers."""
+    def started(cls, spec: Path | None = None) -> PrismMock:
+        """Install prism (and fetch the spec) if needed, start it on a free port once it answers."""
         executable = ensure_prism()
+        if spec is None:
+            spec = ensure_twilio_spec()
         attempts_left = 3
         while True:
             mock = cls(executable, spec)
@@ -116,6 +195,9 @@ class PrismMock:
                 attempts_left -= 1
                 if not attempts_left:
                     raise
+            except BaseException:
+                mock.close()
+                raise
 
     @property
     def base_url(self) -> str:
@@ -128,6 +210,8 @@ class PrismMock:
         """Start prism and wait until it answers HTTP."""
         if not self.spec.is_file():
             raise PrismUnavailable(f"Twilio's OpenAPI spec is missing: {self.spec}")
+        if self._log is None or self._log.closed:
+            self._log = tempfile.TemporaryFile()
         self.port = free_port()
         # No --errors: Twilio's own list examples break its schema and would come back as 500s;
         # request validation (the 422s) works without it.
@@ -167,6 +251,8 @@ class PrismMock:
 
     def log_tail(self, size: int = 4000) -> str:
         """Return the end of prism's output, for error messages."""
+        if self._log is None or self._log.closed:
+            return ""
         self._log.flush()
         self._log.seek(0)
         return self._log.read().decode(errors="replace")[-size:]
@@ -182,7 +268,7 @@ class PrismMock:
                 process.kill()
                 process.wait(timeout=5)
         self.port = None
-        if not self._log.closed:
+        if self._log is not None and not self._log.closed:
             self._log.close()
 
     def __enter__(self) -> PrismMock:

@@ -1,16 +1,19 @@
 """The voice webhooks' edges: signatures, bad input, failures, and always-valid TwiML."""
 
+import json
 import xml.etree.ElementTree as ET
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from flask import request
 from twilio.request_validator import RequestValidator
 
+from callflow.decision import EMERGENCY_OFFER
 from callflow.register import parse_entry
 from service.app import create_app
 from store.call_events import STREAM_KEY, Batch, live_call
 from store.routing_cache import CACHE_KEY
+from webhooks.twiml import HOLD_GREETING
 
 BASE = "https://callflow.test"
 TOKEN = "test-auth-token"
@@ -145,6 +148,21 @@ def test_with_redis_down_a_caller_is_never_left_waiting_and_events_are_spooled(
     assert sent == ["EVALSHA"], "a caller waits for a failing Redis once, not twice"
 
 
+@pytest.mark.parametrize("number", ["+447700900555", "anonymous"])
+def test_with_redis_down_the_spool_says_the_caller_was_offered_voicemail_so_its_replay_rings_nobody(
+        tmp_path, settings, services, clock, more_services, number):
+    down = more_services(settings.with_overrides(redis_url="redis://127.0.0.1:1/0",
+                                                 var_dir=tmp_path / "v"))
+    post(create_app(services=down).test_client(), "/twilio/voice/incoming", incoming(number))
+    (spool,) = (tmp_path / "v" / "spool").glob("*.jsonl")
+    lines = spool.read_text().splitlines()
+    assert len(lines) == 1
+    batch = Batch.decode(json.loads(lines[0]))
+    assert batch.effects == (), "no agent is dialled for a caller who is leaving a message"
+    assert batch.live["state"] == "voicemail"
+    assert [e.kind for e in batch.events][-1] == "fallback"
+
+
 def test_the_cached_conference_twiml_is_what_the_library_builds_for_each_call():
     from webhooks import twiml as render
 
@@ -261,3 +279,139 @@ def test_the_other_voice_webhooks_still_reach_flask(client):
     response = client.get("/twilio/voice/incoming/more")
     assert response.status_code == 404
     assert twiml(post(client, "/twilio/voice/hold", {"CallSid": SID})).find("Play") is not None
+
+
+# --- the emergency option on every restricted path (policy 4.1) --------------------------------
+
+EMERGENCY_LINE = "+441632960999"
+WAITING_PATHS = {"designated contact": {"designated_contact": "alex@example.org"},
+                 "within a window": {"call_windows": "Tue 09:00-12:00"}}
+
+
+def restrict(services, clock, **arrangements: str) -> int:
+    fields, errors = parse_entry({
+        "customer_ref": "QL-2", "name": "Pat Example", "phone_numbers": "07700 900123",
+        "categories": "aggressive_abusive", "reason": "Abuse of staff",
+        "decided_by": "manager@example.org", "decided_on": "2025-12-15",
+        "starts_on": "2026-01-01", "ends_on": "2027-12-31", **arrangements,
+    })
+    assert not errors, errors
+    today = clock.now.astimezone(services.settings.tz).date()
+    entry_id = services.register.save(fields, "manager@example.org", clock.now, today).entry_id
+    services.register.rebuild_cache(today)
+    return entry_id
+
+
+def spoken(element) -> list[str]:
+    return [" ".join("".join(say.itertext()).split()) for say in element.findall("Say")]
+
+
+def path_and_query(url: str) -> tuple[str, dict[str, list[str]]]:
+    parts = urlsplit(url)
+    return parts.path, parse_qs(parts.query)
+
+
+def assert_emergency_offer(root, then: str):
+    """A one-key Gather ending with the offer, whose key goes to /menu?then=..."""
+    (gather,) = root.findall("Gather")
+    assert (gather.get("numDigits"), gather.get("method")) == ("1", "POST")
+    assert gather.get("actionOnEmptyResult") == "false", "silence goes on to the next verb"
+    assert path_and_query(gather.get("action")) == ("/twilio/voice/menu", {"then": [then]})
+    assert spoken(gather)[-1] == EMERGENCY_OFFER
+    return gather
+
+
+@pytest.mark.parametrize("path", sorted(WAITING_PATHS))
+def test_a_restricted_caller_put_through_hears_the_emergency_offer_before_joining(
+        client, services, clock, staff, path):
+    restrict(services, clock, **WAITING_PATHS[path])
+    root = twiml(post(client, "/twilio/voice/incoming", incoming(POI)))
+    assert [verb.tag for verb in root] == ["Say", "Gather", "Dial"]
+    assert spoken(root) == [HOLD_GREETING]
+    assert_emergency_offer(root, "wait")
+    assert root.find("Dial/Conference").text == SID
+
+
+def test_a_caller_not_on_the_register_is_put_through_without_the_offer(client):
+    root = twiml(post(client, "/twilio/voice/incoming", incoming("+447700900555")))
+    assert [verb.tag for verb in root] == ["Say", "Dial"]
+
+
+def test_with_no_emergency_line_a_restricted_caller_is_put_through_without_the_offer(
+        settings, services, clock, staff, more_services):
+    restrict(services, clock, designated_contact="alex@example.org")
+    off = create_app(services=more_services(settings.with_overrides(emergency_number="")))
+    root = twiml(post(off.test_client(), "/twilio/voice/incoming", incoming(POI)))
+    assert [verb.tag for verb in root] == ["Say", "Dial"]
+
+
+def test_pressing_1_while_waiting_to_join_reaches_the_emergency_line_and_stops_the_queue(
+        client, services, clock, staff):
+    restrict(services, clock, designated_contact="alex@example.org")
+    twiml(post(client, "/twilio/voice/incoming", incoming(POI)))
+    root = twiml(post(client, "/twilio/voice/menu", {"CallSid": SID, "Digits": "1"},
+                      query="then=wait"))
+    assert root.find("Dial").text == EMERGENCY_LINE
+    assert live_call(services.redis, SID)["state"] == "emergency", "nobody dials them now"
+    batch = recorded_batches(services)[-1]
+    assert [e.kind for e in batch.events] == ["emergency"]
+    assert [e.func for e in batch.effects] == ["workers.calls.call_finished"]
+
+
+@pytest.mark.parametrize("digits", ["2", "*"])
+def test_another_key_while_waiting_to_join_puts_the_caller_through(client, services, digits):
+    root = twiml(post(client, "/twilio/voice/menu", {"CallSid": SID, "Digits": digits},
+                      query="then=wait"))
+    assert [verb.tag for verb in root] == ["Say", "Dial"]
+    assert spoken(root) == ["Please hold while we connect you."], "not thanked twice"
+    assert root.find("Dial/Conference").text == SID
+
+
+def voicemail_for(client, services, clock, staff, *, restricted: bool):
+    if restricted:
+        restrict(services, clock, designated_contact="alex@example.org")
+    twiml(post(client, "/twilio/voice/incoming", incoming(POI)))
+    return twiml(post(client, "/twilio/voice/voicemail", {"CallSid": SID},
+                      query=urlencode({"call": SID})))
+
+
+def test_a_restricted_caller_hears_the_emergency_offer_before_the_voicemail_tone(
+        client, services, clock, staff):
+    root = voicemail_for(client, services, clock, staff, restricted=True)
+    assert [verb.tag for verb in root] == ["Gather", "Say", "Record", "Say", "Hangup"]
+    gather = assert_emergency_offer(root, "voicemail")
+    assert spoken(gather)[0] == "Sorry, nobody can take your call just now."
+    assert spoken(root)[0].startswith("Please leave a message after the tone")
+
+
+def test_a_caller_not_on_the_register_goes_straight_to_the_voicemail_tone(
+        client, services, clock, staff):
+    root = voicemail_for(client, services, clock, staff, restricted=False)
+    assert [verb.tag for verb in root] == ["Say", "Record", "Say", "Hangup"]
+
+
+def test_another_key_at_the_voicemail_offer_goes_on_to_the_tone(client, services):
+    root = twiml(post(client, "/twilio/voice/menu", {"CallSid": SID, "Digits": "5"},
+                      query="then=voicemail"))
+    assert [verb.tag for verb in root] == ["Say", "Record", "Say", "Hangup"]
+    assert spoken(root)[0].startswith("Please leave a message after the tone"), "no apology twice"
+    assert path_and_query(root.find("Record").get("action")) == (
+        "/twilio/voice/recorded", {"call": [SID]})
+
+
+def test_pressing_1_at_the_voicemail_offer_reaches_the_emergency_line(client, services):
+    root = twiml(post(client, "/twilio/voice/menu", {"CallSid": SID, "Digits": "1"},
+                      query="then=voicemail"))
+    assert root.find("Dial").text == EMERGENCY_LINE
+
+
+def test_an_unknown_then_on_the_menu_is_refused(client):
+    response = post(client, "/twilio/voice/menu", {"CallSid": SID, "Digits": "2"},
+                    query="then=elsewhere")
+    assert response.status_code == 400
+
+
+def test_the_hold_twiml_holds_only_verbs_twilio_allows_in_a_wait_url(client):
+    # Twilio error 13238: a waitUrl may only Say, Play, Pause and Redirect.
+    root = twiml(post(client, "/twilio/voice/hold", {"CallSid": SID}))
+    assert {verb.tag for verb in root} <= {"Say", "Play", "Pause", "Redirect"}

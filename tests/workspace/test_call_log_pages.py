@@ -6,6 +6,9 @@ import csv
 import io
 import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+import pytest
 
 from console import workspace as ws
 from tests.conftest import NOW
@@ -18,7 +21,7 @@ def test_the_log_shows_calls_newest_first_in_london_time(supervisor, services):
     add_call(services, datetime(2026, 7, 1, 23, 30, tzinfo=UTC), decision="centre")
     add_call(services, NOW, decision="written_only")
     page = text_of(supervisor.get("/workspace/calls"))
-    assert page.index("Tue 1 Dec 2026 10:00") < page.index("Thu 2 Jul 2026 00:30")
+    assert page.index("Tue 1 Dec 2026, 10am") < page.index("Thu 2 Jul 2026, 12:30am")
     assert "Written only" in page and "Centre (not restricted)" in page
 
 
@@ -96,13 +99,14 @@ def test_a_calls_timeline_reads_as_what_happened_in_local_time(supervisor, servi
     assert steps == ["received", "lookup", "decision", "dialled", "connected", "warning",
                      "ended_by_agent", "voicemail", "status"]
     text = text_of(page)
-    for expected in ("Tue 1 Dec 2026 10:00:00 Call received — from +447700900123",
-                     "Register checked — on the register: QL-7 (from the cache)",
-                     "Decision: Designated contact — register entry 1",
-                     "Connected to Agent", "Warning given by Agent",
-                     "Call ended by Agent — reason: abuse continued; note: swore at agent",
-                     "Voicemail left — 12 seconds", "Status: completed — 95 seconds"):
+    for expected in ("Tue 1 Dec 2026, 10:00:00am Call received — from 07700 900123",
+                     "Register checked — on the register: QL-7",
+                     "Decision: Designated contact — to the designated point of contact",
+                     "Connected to Agent — as the designated contact", "Warning given by Agent",
+                     "Ended by the agent: abuse continued — Agent; note: swore at agent",
+                     "Voicemail left — 12 seconds", "Call completed — 95 seconds"):
         assert expected in text, expected
+    assert "register entry" not in text and "(from the cache)" not in text
     assert 'href="https://api.twilio.com/recordings/RE1"' in page.get_data(as_text=True)
 
 
@@ -152,3 +156,54 @@ def test_the_export_writes_formula_like_cells_as_text(supervisor, services, staf
 def test_an_export_with_a_bad_filter_says_why(supervisor):
     response = supervisor.get("/workspace/calls.csv?number=12")
     assert response.status_code == 400 and b"number" in response.data
+
+
+# --- hostile filter values: a field error naming the filter, never a 500 --------------------------
+
+FILTER_LABELS = {
+    "from": "From date", "to": "To date", "number": "Number",
+    "person": "Person of interest (reference)", "decision": "Decision", "agent": "Agent",
+}
+HOSTILE = {
+    "nul": "%00",
+    "nul inside": "QL-1%00x",
+    "long": "9" * 5000,
+    "not utf-8": "%ff%fe",
+    "control": "%1b%5b2J",
+}
+HOSTILE_DATES = ["2026-13-45", "9999-12-31", "0001-01-01", "31/02/2026", "2026-12-01T00:00"]
+HOSTILE_AGENTS = ["\N{SUPERSCRIPT TWO}", "\N{ARABIC-INDIC DIGIT ONE}", "99999999999999999999",
+                  "-1", "1.5"]
+
+
+def _hostile(name: str) -> list[str]:
+    values = list(HOSTILE.values())
+    if name in ("from", "to"):
+        values += [quote(value) for value in HOSTILE_DATES]
+    if name == "agent":
+        values += [quote(value) for value in HOSTILE_AGENTS]
+    return values
+
+
+@pytest.mark.parametrize("name", FILTER_LABELS)
+def test_a_hostile_filter_value_is_a_field_error_naming_the_filter(supervisor, services, name):
+    add_call(services, NOW)
+    for raw in _hostile(name):
+        page = supervisor.get(f"/workspace/calls?{name}={raw}")
+        assert page.status_code == 400, raw
+        html = page.get_data(as_text=True)
+        assert f'id="error-{name}">' in html, raw
+        assert 'id="call-log"' not in html and "\x00" not in html, raw
+        export = supervisor.get(f"/workspace/calls.csv?{name}={raw}")
+        assert export.status_code == 400 and export.mimetype == "text/plain", raw
+        body = export.get_data(as_text=True)
+        assert body.startswith(f"{FILTER_LABELS[name]}: "), (raw, body)
+        assert "\x00" not in body and len(body) < 300, raw
+
+
+def test_a_hostile_page_cursor_is_refused_not_a_500(supervisor):
+    for cursor in ("\N{SUPERSCRIPT TWO}.1", "1.\N{SUPERSCRIPT TWO}", "9" * 40 + ".1",
+                   "1." + "9" * 40, "%00.1", "-" + "9" * 30 + ".1"):
+        for direction in ("after", "before"):
+            response = supervisor.get(f"/workspace/calls?{direction}={cursor}")
+            assert response.status_code == 400, (direction, cursor)

@@ -58,7 +58,7 @@ def test_the_restriction_notice_says_why_how_how_long_and_how_to_challenge_it(
         "Unreasonable persistence", "Unreasonable demands",
         "You have called us several times a day about the same repair.",
         # the arrangements (4.6): windows, designated contact and fallback, writing
-        "Tuesday and Thursday, 10:00 to 12:00", "Monday to Friday, 14:00 to 15:30",
+        "Tuesday and Thursday, 10am to midday", "Monday to Friday, 2pm to 3:30pm",
         "Your calls will be answered by Agent", "If Agent is not available, Agent2 will take",
         "CMP-9: Kitchen refit", "You can always write to us at",
         "emergency repair",
@@ -167,10 +167,10 @@ def test_the_pdf_keeps_names_outside_latin_1_when_a_unicode_font_is_installed():
 
 
 @pytest.mark.parametrize(("windows", "expected"), [
-    ("Mon-Fri 09:00-17:00", ["Monday to Friday, 09:00 to 17:00"]),
-    ("Tue,Thu 10:00-12:00", ["Tuesday and Thursday, 10:00 to 12:00"]),
-    ("Mon,Wed,Fri 10:00-11:00", ["Monday, Wednesday and Friday, 10:00 to 11:00"]),
-    ("Sat 09:30-10:00", ["Saturday, 09:30 to 10:00"]),
+    ("Mon-Fri 09:00-17:00", ["Monday to Friday, 9am to 5pm"]),
+    ("Tue,Thu 10:00-12:00", ["Tuesday and Thursday, 10am to midday"]),
+    ("Mon,Wed,Fri 10:00-11:00", ["Monday, Wednesday and Friday, 10am to 11am"]),
+    ("Sat 09:30-10:00", ["Saturday, 9:30am to 10am"]),
     ("", []),
 ])
 def test_call_windows_read_as_a_customer_would_say_them(windows, expected):

@@ -39,7 +39,7 @@ def audit_of(services, ref):
 def test_a_new_entry_with_a_mistake_is_shown_again_with_field_messages_then_saved(
         manager, services):
     services.register.rebuild_cache(TODAY)
-    # What the form cannot read is reported first, field by field ...
+    # What the form cannot read is reported field by field ...
     unreadable = {**FORM, "phone_numbers": "07700 900456\n12345", "reason": ""}
     response = post(manager, services, "/workspace/register/new", unreadable)
     assert response.status_code == 422
@@ -48,13 +48,13 @@ def test_a_new_entry_with_a_mistake_is_shown_again_with_field_messages_then_save
     assert 'id="error-reason">is required' in html
     assert 'id="f-name" name="name" type="text" value="Chris Sample"' in html  # kept as typed
     assert "07700 900456\n12345</textarea>" in html
-    # ... then the register's rules, as the import applies them.
+    # ... and the register's rules, as the import applies them.
     against_rules = {**FORM, "ends_on": "2026-11-01", "designated_contact": "", "fallback": "",
                      "call_windows": ""}
     response = post(manager, services, "/workspace/register/new", against_rules)
     assert response.status_code == 422
     html = unescape(response.get_data(as_text=True))
-    assert 'id="error-ends_on">must be after starts_on (policy 5.1: say how long)' in html
+    assert 'id="error-ends_on">must be after the start date (policy 5.1: say how long)' in html
     assert 'id="error-written_only">no form of contact is left (policy 4.1)' in html
     assert 'aria-invalid="true" aria-describedby="error-ends_on"' in html
     assert entry_of(services, "QL-20")[0] is None
@@ -78,6 +78,38 @@ def test_a_new_entry_with_a_mistake_is_shown_again_with_field_messages_then_save
     page = text_of(manager.get("/workspace/register/QL-20"))
     assert "A notice has been produced" in page
     assert "No notice has been sent for the current arrangements" in page
+
+
+def test_every_problem_in_every_field_is_shown_at_once(manager, services):
+    mistakes = {**FORM, "phone_numbers": "12345", "ends_on": "2026-11-01", "categories": [],
+                "review_on": "someday", "designated_contact": "", "call_windows": ""}
+    response = post(manager, services, "/workspace/register/new", mistakes)
+    assert response.status_code == 422
+    html = unescape(response.get_data(as_text=True))
+    shown = sorted(set(re.findall(r'<p class="field-error" id="error-(\w+)">', html)))
+    assert shown == ["categories", "ends_on", "fallback", "phone_numbers", "review_on",
+                     "written_only"]
+
+
+def test_values_longer_than_the_register_keeps_are_field_errors_not_a_server_error(manager,
+                                                                                   services):
+    too_long = {**FORM, "name": "N" * 250, "customer_ref": "R" * 83, "call_windows": "x" * 501}
+    response = post(manager, services, "/workspace/register/new", too_long)
+    assert response.status_code == 422
+    html = unescape(response.get_data(as_text=True))
+    assert 'id="error-name">Name must be 200 characters or fewer' in html
+    assert 'id="error-customer_ref">Customer reference must be 64 characters or fewer' in html
+    assert 'id="error-call_windows">Call windows must be 500 characters or fewer' in html
+    with services.sessions() as session:
+        assert session.scalar(select(func.count(RegisterEntry.id))) == 0
+
+
+def test_the_entry_form_cannot_lift_an_entry(manager, services):
+    lifting = {**FORM, "lifted_at": "2026-12-01T10:00:00+00:00",
+               "lifted_by": "manager@example.org", "lifted_reason": "sneaked in"}
+    assert post(manager, services, "/workspace/register/new", lifting).status_code == 303
+    entry, _ = entry_of(services, "QL-20")
+    assert entry.lifted_at is None
 
 
 def test_a_reference_already_on_the_register_is_refused_rather_than_overwritten(manager,
@@ -184,7 +216,7 @@ def test_the_entry_page_shows_its_audit_history_newest_first(supervisor, service
     html = supervisor.get("/workspace/register/QL-1").get_data(as_text=True)
     history = re.findall(r'<tr class="audit-(\w+)">', html)
     assert history == ["lifted", "created"]
-    assert "Tue 1 Dec 2026 10:00" in text_of(supervisor.get("/workspace/register/QL-1"))
+    assert "Tue 1 Dec 2026, 10am" in text_of(supervisor.get("/workspace/register/QL-1"))
 
 
 def test_the_register_list_filters_by_status_and_flags_what_needs_doing(supervisor, services):

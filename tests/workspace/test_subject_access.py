@@ -13,7 +13,7 @@ from callflow.register import parse_entry
 from console.workspace_cli import subject_access_command
 from service.notices import Notices
 from store.db import transaction
-from store.models import Incident, Proposal
+from store.models import DeadLetter, Incident, Proposal
 from tests.conftest import NOW, TODAY
 from tests.workspace import add_call, add_entry, entry_form
 
@@ -49,6 +49,11 @@ def test_subject_access_prints_entries_audit_calls_events_notices_proposals_inci
                              proposed_by_id=staff["agent"].id, proposed_at=NOW))
         session.add(Incident(call_sid=tagged, reported_by_id=staff["agent"].id, reported_at=NOW,
                              category="threat", police_reference="DUR-9"))
+        for n, (sid, fields) in enumerate((
+                ("CA" + "d1" * 16, '{"events":"[{\\"from\\":\\"+447700900123\\"}]"}'),
+                (tagged, "{}"), ("CA" + "d3" * 16, '{"from":"+447700900999"}'))):
+            session.add(DeadLetter(stream_id=f"1-{n}", call_sid=sid, fields=fields,
+                                   error_type="DataError", error="refused", failed_at=NOW))
 
     outcome = cli("subject-access", "QL-1")
     assert outcome.exit_code == 0, outcome.output
@@ -66,6 +71,8 @@ def test_subject_access_prints_entries_audit_calls_events_notices_proposals_inci
     assert "Dear Pat Example" in record["notices"][0]["body"]
     assert [p["reason"] for p in record["proposals"]] == ["abuse"]
     assert [i["police_reference"] for i in record["incidents"]] == ["DUR-9"]
+    assert sorted(d["call_sid"] for d in record["call_events_set_aside"]) == sorted(
+        ["CA" + "d1" * 16, tagged]), "set-aside events by the person's number or call, no others"
 
 
 def test_a_reference_nothing_is_held_under_says_so(cli, staff):

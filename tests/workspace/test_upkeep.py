@@ -12,7 +12,16 @@ from sqlalchemy import func, select
 
 from service.notices import Notices
 from service.subject_access import subject_access
-from store.models import AuditRecord, Call, CallEvent, EntryPhone, Notice, RegisterEntry
+from store.db import transaction
+from store.models import (
+    AuditRecord,
+    Call,
+    CallEvent,
+    DeadLetter,
+    EntryPhone,
+    Notice,
+    RegisterEntry,
+)
 from tests.conftest import NOW, TODAY
 from tests.workspace import add_call, add_entry
 from workers import upkeep
@@ -108,10 +117,18 @@ def test_retention_deletes_old_calls_and_anonymises_old_lapsed_entries_once(work
                         events=(received,))
     kept_call = add_call(s, NOW - timedelta(days=10), events=(received,))
 
+    old_letter, kept_letter = (
+        DeadLetter(stream_id=f"1-{n}", call_sid=old_call, fields="{}", error_type="DataError",
+                   error="refused", failed_at=at)
+        for n, at in ((1, datetime(2024, 3, 1, 12, 0, tzinfo=UTC)), (2, NOW)))
+    with transaction(s.sessions) as session:
+        session.add_all([old_letter, kept_letter])
+
     clock.set(datetime(2026, 12, 2, 2, 45, tzinfo=UTC))
     report = run_job(s, "retention_job")
-    assert report == {"calls": 1, "events": 1, "entries": 1, "notices": 1}
-    assert run_job(s, "retention_job") == {"calls": 0, "events": 0, "entries": 0, "notices": 0}
+    assert report == {"calls": 1, "events": 1, "entries": 1, "notices": 1, "dead_letters": 1}
+    assert run_job(s, "retention_job") == {"calls": 0, "events": 0, "entries": 0, "notices": 0,
+                                           "dead_letters": 0}
 
     with s.sessions() as session:
         assert session.scalars(select(Call.call_sid)).all() == [kept_call]

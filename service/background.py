@@ -1,0 +1,131 @@
+"""The loops behind `callflow worker` and `callflow scheduler`: they wait out a lost or hung Redis
+(logged once as it starts and once as it ends) instead of exiting, and delayed jobs do not hang
+on any one worker's life (README, Reliability)."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import threading
+from typing import Any
+
+import redis
+from rq import Worker
+from rq.cron import CronScheduler
+from rq.exceptions import StopRequested
+from rq.scheduler import RQScheduler
+
+from service.container import QUEUE_NAME
+from store.redis_client import RECONNECT_BACKOFF, Outage, wait_for_redis
+
+CRON_CONFIG = "workers.cron"
+TICK_SECONDS = 1.0
+
+
+class RedisLost(StopRequested):
+    """Leave rq's work loop quietly: the caller waits for Redis and starts a fresh worker."""
+
+
+class PatientWorker(Worker):
+    """An rq worker that hands a Redis outage to its caller instead of quitting with an error."""
+
+    def __init__(self, *args: Any, outage: Outage, **kwargs: Any):
+        self.outage = outage
+        self.stopping = False
+        super().__init__(*args, **kwargs)
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """rq's heartbeat; a lost Redis ends the work loop (RedisLost) rather than the process."""
+        if pipeline is not None:
+            return super().heartbeat(timeout, pipeline)
+        try:
+            super().heartbeat(timeout)
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            self.outage.failed(error)
+            raise RedisLost() from None
+        if self.outage.ongoing:
+            # Redis came back (perhaps empty, having lost this worker's registration): start
+            # afresh, so the new worker registers again.
+            raise RedisLost()
+        return None
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        """Ctrl-C or SIGTERM: remember that the stop was asked for, then stop as rq does."""
+        self.stopping = True
+        super().request_stop(signum, frame)
+
+    def _pubsub_exception_handler(self, exc: Exception, pubsub: Any, thread: Any) -> None:
+        if isinstance(exc, redis.ConnectionError):  # the main loop reports and waits it out
+            self.outage.failed(exc)
+            threading.Event().wait(2.0)
+            return
+        super()._pubsub_exception_handler(exc, pubsub, thread)
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+
+
+def run_worker(client: redis.Redis) -> None:
+    """Work the callflow queue until Ctrl-C or SIGTERM, whatever happens to Redis meanwhile."""
+    outage = Outage("callflow worker")
+    stop = threading.Event()
+    while True:
+        _stop_on_signals(stop)  # between workers; each worker installs rq's own while it works
+        if not wait_for_redis(client, outage, stop):
+            return
+        worker = PatientWorker([QUEUE_NAME], connection=client, outage=outage)
+        try:
+            worker.work()
+        except (redis.RedisError, OSError) as error:  # rq's start-up or tear-down lost Redis
+            outage.failed(error)
+        if worker.stopping or stop.is_set():
+            return
+
+
+def run_scheduler(client: redis.Redis, stop: threading.Event) -> None:
+    """Until stop: each second, move due delayed jobs to the queue and enqueue due cron jobs.
+
+    The delayed-job lock carries this host's stable name, so a restarted scheduler takes its own
+    lock back at once instead of waiting for the dead one's to expire.
+    """
+    outage = Outage("callflow scheduler")
+    delayed = RQScheduler([QUEUE_NAME], connection=client,
+                          name=f"callflow-scheduler-{socket.gethostname()}")
+    cron = CronScheduler(connection=client)
+    cron.load_config_from_file(CRON_CONFIG)
+    born = False
+    failures = 0
+    try:
+        while not stop.is_set():
+            try:
+                if not born:
+                    delayed.register_birth()
+                    cron.register_birth()
+                    born = True
+                if not delayed.acquired_locks:
+                    delayed.acquire_locks()
+                if delayed.acquired_locks:
+                    delayed.enqueue_scheduled_jobs()
+                delayed.heartbeat()
+                if cron.enqueue_jobs():
+                    cron.save()
+                cron.heartbeat()
+            except (redis.RedisError, OSError) as error:
+                outage.failed(error)
+                failures += 1
+                stop.wait(RECONNECT_BACKOFF.compute(failures))
+                continue
+            failures = 0
+            outage.recovered()
+            stop.wait(TICK_SECONDS)
+    finally:
+        with contextlib.suppress(redis.RedisError, OSError):
+            if born:
+                delayed.release_locks()
+                delayed.register_death()
+                cron.register_death()
+        delayed.connection.close()
+        delayed.connection.connection_pool.disconnect()

@@ -1,0 +1,70 @@
+"""Nobody is rung for, or left tied to, a call that has ended (item 4): the dial jobs re-check."""
+
+from __future__ import annotations
+
+import pytest
+
+from store.agent_pool import AgentPool, Availability
+from store.call_events import Batch, live_call, set_live
+from workers import calls
+from workers import twilio_rest as rest_api
+from workers.context import use_services
+
+SID = "CA" + "4" * 32
+
+
+@pytest.fixture
+def worker(services, staff, twilio_rest):
+    """The workers' services, REST calls going to the Prism mock; a caller waiting."""
+    services.twilio_http = twilio_rest.http
+    use_services(services)
+    set_live(services.worker_redis, SID, {"state": "waiting", "from": "+447700900555"})
+    yield services
+    use_services(None)
+
+
+def moves_on_while_dialling(services, monkeypatch, state: str) -> None:
+    """The caller hangs up, or leaves for the emergency line, as the agent is dialled: the
+    request's live state lands, and its job runs, between the dial job's check and its write."""
+    dial = rest_api.dial_into_conference
+
+    def dial_then_move_on(*args, **kwargs) -> str:
+        leg_sid = dial(*args, **kwargs)
+        services.event_sink.emit(Batch(SID, live={"state": state}))
+        calls.call_finished(SID)
+        return leg_sid
+
+    monkeypatch.setattr(rest_api, "dial_into_conference", dial_then_move_on)
+
+
+@pytest.mark.parametrize("state", ["ended", "emergency"])
+def test_a_caller_who_moves_on_while_an_agent_is_dialled_frees_the_agent(worker, staff,
+                                                                         twilio_rest,
+                                                                         monkeypatch, state):
+    alex = staff["agent"]
+    pool = AgentPool(worker.worker_redis)
+    pool.set_availability(alex.id, Availability.AVAILABLE)
+    moves_on_while_dialling(worker, monkeypatch, state)
+
+    calls.dispatch_to_pool(SID, 0)
+
+    live = live_call(worker.worker_redis, SID)
+    assert live["state"] == state, "the dial job left the state where the caller went"
+    created = [r for r in twilio_rest.http.requests if r.path.endswith("/Calls.json")]
+    cancelled = [r for r in twilio_rest.http.requests if r.params.get("Status") == ["canceled"]]
+    assert len(created) == 1 and len(cancelled) == 1, "the phone was stopped"
+    assert pool.availability(alex.id) is Availability.AVAILABLE
+    assert pool.current_call(alex.id) is None
+
+
+def test_a_retry_for_an_ended_call_claims_and_rings_nobody(worker, staff, twilio_rest):
+    alex = staff["agent"]
+    pool = AgentPool(worker.worker_redis)
+    worker.event_sink.emit(Batch(SID, live={"state": "ended"}))
+    pool.set_availability(alex.id, Availability.AVAILABLE)
+
+    assert calls.dispatch_to_pool(SID, 3) == "caller no longer waiting"
+    assert calls.dial_staff(SID, alex.id, "designated") == "caller no longer waiting"
+    assert twilio_rest.http.requests == []
+    assert pool.availability(alex.id) is Availability.AVAILABLE
+    assert pool.current_call(alex.id) is None
