@@ -58,6 +58,19 @@ CONFERENCE_LABELS = {
     "announcement-fail": "Announcement failed",
 }
 
+# The console API's fields, as an agent reads them in an error message.
+API_FIELD_LABELS = {
+    "reason": "the reason",
+    "note": "the note",
+    "notes": "the notes",
+    "category": "the category",
+    "categories": "the kinds of behaviour",
+    "police_reference": "the police reference",
+    "customer_ref": "the customer reference",
+    "availability": "your availability",
+    "body": "the request",
+}
+
 # What an audit record says happened to a register entry.
 AUDIT_ACTION_LABELS = {
     "created": "Added",

@@ -142,19 +142,24 @@ def _text_field(body: dict[str, Any], name: str, limit: int, *, required: bool =
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise ApiError(422, f"{name}: must be text", name)
+        raise ApiError(422, f"{_field(name)} must be text", name)
     value = value.strip()
     if required and not value:
-        raise ApiError(422, f"{name}: is required", name)
+        raise ApiError(422, f"give {_field(name)}", name)
     if len(value) > limit:
-        raise ApiError(422, f"{name}: at most {limit} characters", name)
+        raise ApiError(422, f"{_field(name)} must be {limit} characters or fewer", name)
     return value
+
+
+def _field(name: str) -> str:
+    return words.label(name, words.API_FIELD_LABELS)
 
 
 def _choice(body: dict[str, Any], name: str, choices: tuple[str, ...]) -> str:
     value = body.get(name)
     if value not in choices:
-        raise ApiError(422, f"{name}: use one of {', '.join(choices)}", name)
+        named = ", ".join(words.reason(c) for c in choices)
+        raise ApiError(422, f"choose {_field(name)}: one of {named}", name)
     return value
 
 
@@ -435,7 +440,7 @@ def set_availability() -> Response:
     body = _json_body()
     wanted = body.get("availability")
     if wanted == Availability.BUSY.value:
-        raise ApiError(422, "availability: busy is set by calls, choose available or away",
+        raise ApiError(422, "you cannot choose busy: calls set it; choose available or away",
                        "availability")
     choice = _choice(body, "availability", (Availability.AVAILABLE.value,
                                             Availability.AWAY.value))
@@ -520,7 +525,7 @@ def end(sid: str) -> Response:
         raise ApiError(409, "warn before ending")
     owed_by = call.staff_id if reason is None else None
     if reason is None and owed_by is None:
-        raise ApiError(422, "reason: is required, as no member of staff is on the call to give "
+        raise ApiError(422, "give the reason now, as no member of staff is on the call to give "
                             "it afterwards", "reason")
     s = _services()
 
@@ -648,8 +653,8 @@ def propose(sid: str) -> Response:
     allowed = tuple(c.value for c in Category)
     if (not isinstance(categories, list) or not categories
             or any(c not in allowed for c in categories)):
-        raise ApiError(422, f"categories: a list of one or more of {', '.join(allowed)}",
-                       "categories")
+        named = ", ".join(words.reason(c) for c in allowed)
+        raise ApiError(422, f"choose one or more kinds of behaviour: {named}", "categories")
     categories = list(dict.fromkeys(categories))
     customer_ref = _text_field(body, "customer_ref", MAX_CUSTOMER_REF_CHARS)
     withheld = call.live.get("withheld") == "1" if call.live else bool(call.row

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, render_template
 from sqlalchemy import select
 
+from callflow import words
 from console.auth import current_staff, restrict_blueprint
 from service.app import services_of
 from store.dead_letters import DeadLetters, plain_reason
@@ -33,8 +34,7 @@ def listing() -> Response:
     tz = s.settings.tz
 
     def local(moment) -> str:
-        when = moment.astimezone(tz)
-        return f"{when:%a} {when.day} {when:%b %Y %H:%M:%S}"
+        return words.local_moment(moment, tz, seconds=True)
 
     rows = [{"id": letter.id, "failed_at": local(letter.failed_at), "call_sid": letter.call_sid,
              "logged": letter.call_sid in logged,

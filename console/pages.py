@@ -12,11 +12,6 @@ from service.app import services_of
 pages = Blueprint("pages", __name__, template_folder="templates")
 
 THREAT = "threat_or_violence"
-# Policy section 3's categories, and threats or violence (4.3), which ends a call at once.
-END_REASONS = (
-    *((category.value, CATEGORY_LABELS[category]) for category in Category),
-    (THREAT, "Threat or violence (4.3): ends at once, flagged for a manager"),
-)
 INCIDENT_CATEGORIES = (
     (THREAT, "Threat or violence (4.3)"),
     *((category.value, CATEGORY_LABELS[category]) for category in Category),
@@ -34,7 +29,6 @@ def console() -> str:
     return render_template(
         "console.html",
         phone=phone,
-        end_reasons=END_REASONS,
         incident_categories=INCIDENT_CATEGORIES,
         register_categories=[(c.value, CATEGORY_LABELS[c]) for c in Category],
         warning_text=settings.warning_text,

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+import redis
 from flask import (
     Blueprint,
     Response,
@@ -122,6 +123,12 @@ for _name, _filter in (("audit_action", words.audit_action), ("change_name", wor
 
 def _is_manager() -> bool:
     return _me().role in DECIDERS
+
+
+@workspace.errorhandler(redis.RedisError)
+def _store_unavailable(error: redis.RedisError) -> Response:
+    """A register write refused because Redis did not answer: nothing was saved (503)."""
+    return _render("workspace/unavailable.html", status=503)
 
 
 def _render(template: str, status: int = 200, **context: Any) -> Response:
@@ -407,6 +414,15 @@ def describe(event: q.TimelineEvent, names: Mapping[int, str], refs: Mapping[int
         why = words.reason(d["reason"]) if d.get("reason") else "no reason given"
         note = f"; note: {d['note']}" if d.get("note") else ""
         return Step(event.at, kind, f"Ended by the agent: {why}", f"{who or 'the agent'}{note}")
+    if kind == "wrap_up":
+        why = words.reason(d["reason"]) if d.get("reason") else "no reason given"
+        note = f"; note: {d['note']}" if d.get("note") else ""
+        return Step(event.at, kind, f"Reason for ending given: {why}",
+                    f"{who or 'the agent'}{note}")
+    if kind in ("designated_contact_away", "fallback_contact_away"):
+        role = "designated contact" if kind.startswith("designated") else "fallback contact"
+        return Step(event.at, kind, f"{who or 'The ' + role} not rung",
+                    f"the {role} was away or signed out, so the call moved on")
     if kind == "incident":
         return Step(event.at, kind, "Incident reported", extra)
     if kind == "conference":

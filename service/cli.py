@@ -9,6 +9,8 @@ import click
 from sqlalchemy import select
 from tqdm import tqdm
 
+from callflow import words
+from callflow.phone import display
 from callflow.register import CATEGORY_LABELS, Category, entry_status
 from config.settings import SettingsError, load_settings
 from service.clock import local_today, now_utc
@@ -102,12 +104,13 @@ def register_list() -> None:
         if not entries:
             click.echo("the register is empty")
             return
-        click.echo(f"{'REF':<12} {'STATUS':<9} {'STARTS':<10} {'ENDS':<10} ARRANGEMENTS")
+        click.echo(f"{'Reference':<12} {'Status':<9} {'Starts':<15} {'Ends':<15} Arrangements")
         for entry in entries:
             status = entry_status(entry.starts_on, entry.ends_on, entry.lifted_at, today)
             click.echo(
-                f"{entry.customer_ref:<12} {status.value:<9} {entry.starts_on} "
-                f"{entry.ends_on} {arrangements_text(entry)}"
+                f"{entry.customer_ref:<12} {status.value.capitalize():<9} "
+                f"{words.short_date(entry.starts_on):<15} {words.short_date(entry.ends_on):<15} "
+                f"{arrangements_text(entry)}"
             )
 
 
@@ -119,7 +122,7 @@ def register_show(customer_ref: str) -> None:
     with s.sessions() as session:
         entry = RegisterStore(session).get(customer_ref)
         if entry is None:
-            raise click.ClickException(f"no register entry {customer_ref}")
+            raise click.ClickException(f"{customer_ref} is not on the register")
         fields = fields_of(entry)
         status = entry_status(
             entry.starts_on, entry.ends_on, entry.lifted_at, local_today(s.settings.tz)
@@ -127,23 +130,25 @@ def register_show(customer_ref: str) -> None:
         lines = [
             ("Reference", fields.customer_ref),
             ("Name", fields.name),
-            ("Status", status.value),
-            ("Numbers", ", ".join(fields.phone_numbers)),
+            ("Status", status.value.capitalize()),
+            ("Numbers", ", ".join(display(n) for n in fields.phone_numbers)),
             ("Categories", "; ".join(CATEGORY_LABELS[Category(c)] for c in fields.categories)),
             ("Reason", fields.reason),
             ("Arrangements", arrangements_text(entry) or "-"),
             ("Closed issues (4.7)", "; ".join(map(str, fields.closed_issues)) or "-"),
             ("Staff notes", fields.staff_notes or "-"),
-            ("Decided", f"{fields.decided_on} by {fields.decided_by}"),
-            ("In force", f"{fields.starts_on} to {fields.ends_on}"),
-            ("Review on", str(fields.review_on or "-")),
-            ("Notice sent", str(fields.notice_sent_on or "not yet")),
+            ("Decided", f"{words.short_date(fields.decided_on)} by {fields.decided_by}"),
+            ("In force", f"{words.short_date(fields.starts_on)} to "
+                         f"{words.short_date(fields.ends_on)}"),
+            ("Review on", words.short_date(fields.review_on) or "-"),
+            ("Notice sent", words.short_date(fields.notice_sent_on) or "not yet"),
         ]
         if entry.lifted_at:
             lines.append(
                 (
                     "Lifted",
-                    f"{entry.lifted_at:%Y-%m-%d} by {entry.lifted_by.email}: {entry.lifted_reason}",
+                    f"{words.local_moment(entry.lifted_at, s.settings.tz)} by "
+                    f"{entry.lifted_by.email}: {entry.lifted_reason}",
                 )
             )
         for label, value in lines:
@@ -260,7 +265,7 @@ def events_dead_letters() -> None:
         click.echo("no dead letters: every call event reached the call log")
         return
     for letter in letters:
-        when = letter.failed_at.astimezone(s.settings.tz).strftime("%Y-%m-%d %H:%M:%S")
+        when = words.local_moment(letter.failed_at, s.settings.tz, seconds=True)
         click.echo(f"{letter.id:>6}  {when}  {letter.call_sid or '-':<34}  "
                    f"tried {letter.attempts}x  {plain_reason(letter.error_type)} "
                    f"Details: {letter.error}")

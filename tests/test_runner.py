@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
 import redis
 from rq import Worker
 from rq.cron import CronScheduler, get_cron_job_ids
@@ -48,14 +49,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def runner_environment(tmp_path: Path) -> dict[str, str]:
-    """The embedded defaults, or the PostgreSQL and Redis this session was given (CI)."""
-    dropped = {"CALLFLOW_EMBEDDED_REDIS_URL", "PUBLIC_BASE_URL"}
+@pytest.fixture
+def runner_env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    """The embedded defaults, or the PostgreSQL and Redis this session was given (CI); on
+    PostgreSQL the session's own fresh schema, never a database's shared public one."""
+    return runner_environment(tmp_path, database_url if os.environ.get("DATABASE_URL") else "")
+
+
+def runner_environment(tmp_path: Path, database_url: str = "") -> dict[str, str]:
+    """The embedded defaults, or the given database and this session's Redis."""
+    dropped = {"CALLFLOW_EMBEDDED_REDIS_URL", "PUBLIC_BASE_URL", "DATABASE_URL"}
     env = {name: value for name, value in os.environ.items() if name not in dropped}
     env.update(CALLFLOW_ENV="development", CALLFLOW_VAR_DIR=str(tmp_path / "var"))
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        if not env.get(name):
-            env.pop(name, None)
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    if not env.get("REDIS_URL"):
+        env.pop("REDIS_URL", None)
     if "REDIS_URL" in env:
         # The suite's own test database, flushed as the fixtures do: no stale workers or jobs.
         with redis.Redis.from_url(env["REDIS_URL"]) as connection:
@@ -147,8 +156,8 @@ def cron_job_finished(connection: redis.Redis) -> bool:
     return any(job is not None and job.get_status() == JobStatus.FINISHED for job in jobs)
 
 
-def test_run_serves_works_and_stops_cleanly_on_ctrl_c(tmp_path):
-    env = runner_environment(tmp_path)
+def test_run_serves_works_and_stops_cleanly_on_ctrl_c(tmp_path, runner_env):
+    env = runner_env
     port = free_port()
     log = tmp_path / "run.log"
     pids: dict[str, int] = {}
@@ -225,10 +234,10 @@ def test_run_serves_works_and_stops_cleanly_on_ctrl_c(tmp_path):
                 raise AssertionError("the embedded Redis still runs after the runner stopped")
 
 
-def test_the_wsgi_entry_point_keeps_its_start_up_heap_out_of_the_collectors_sight(tmp_path):
+def test_the_wsgi_entry_point_keeps_its_start_up_heap_out_of_the_collectors_sight(runner_env):
     # A full collection of the start-up heap takes ~90 ms on the call path; frozen, ~2 ms.
     probe = "import gc, service.wsgi; print(gc.get_freeze_count())"
-    env = {**runner_environment(tmp_path), "CALLFLOW_ENV": "test"}
+    env = {**runner_env, "CALLFLOW_ENV": "test"}
     done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=Path(__file__).parents[1],
                           capture_output=True, text=True, timeout=60, check=True)
     assert int(done.stdout.split()[-1]) > 10_000
@@ -237,8 +246,8 @@ def test_the_wsgi_entry_point_keeps_its_start_up_heap_out_of_the_collectors_sigh
 RESTARTED = re.compile(r"worker was killed by SIGKILL; restarted it \(pid (\d+)\)")
 
 
-def test_run_restarts_a_child_that_dies_and_keeps_serving(tmp_path):
-    env = runner_environment(tmp_path)
+def test_run_restarts_a_child_that_dies_and_keeps_serving(tmp_path, runner_env):
+    env = runner_env
     port = free_port()
     log = tmp_path / "run.log"
     pids: dict[str, int] = {}

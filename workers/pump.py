@@ -14,6 +14,7 @@ import redis
 from rq import Queue, Retry
 
 from service import clock
+from service.clock import local_today
 from store.call_events import STREAM_KEY, Batch, Effect, drain_spool
 from store.call_log import CallLog
 from store.db import transaction
@@ -102,6 +103,9 @@ def run_pump(stop: threading.Event, batch_size: int = 500, block_ms: int = 1000)
             if time.monotonic() >= chores_due:
                 _ensure_group(client)
                 drain_spool(s.settings.var_dir / "spool", client)
+                # A register write that died between its commit and the routing cache leaves
+                # the cache marked incomplete (calls then read the database): rebuild it soon.
+                s.register.sync_cache(local_today(s.settings.tz))
                 mine = client.xreadgroup(GROUP, consumer, {STREAM_KEY: "0"}, count=batch_size)
                 _next, claimed, *_ = client.xautoclaim(
                     STREAM_KEY, GROUP, consumer, CLAIM_IDLE_MS, "0-0", count=batch_size)

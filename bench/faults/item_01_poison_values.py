@@ -11,6 +11,7 @@ within 5 s of their last webhook, and poison calls neither stored cleaned nor se
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,6 +74,29 @@ def measure(workdir: Path, database_url: str) -> Row:
 
         sent: dict[str, float] = {}
         poison: list[str] = []
+        seen: dict[str, float] = {}
+        sending_done = threading.Event()
+
+        def watch_the_log() -> None:
+            # Polls the call log while the calls are still being sent, so each call's lag is
+            # when it appeared, not when the sending ended.
+            deadline = None
+            while len(seen) < len(sent) or not sending_done.is_set():
+                if sending_done.is_set():
+                    deadline = deadline or time.monotonic() + WAIT_SECONDS
+                    if time.monotonic() > deadline:
+                        return
+                with s.sessions() as session:
+                    done = session.scalars(select(Call.call_sid)
+                                           .where(Call.status == "completed")).all()
+                now = time.monotonic()
+                for sid in done:
+                    if sid in sent and sid not in seen:
+                        seen[sid] = now
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=watch_the_log)
+        watcher.start()
         started = time.monotonic()
         for n in range(1, CALLS + 1):
             time.sleep(max(0.0, started + n / RATE - time.monotonic()))
@@ -95,17 +119,8 @@ def measure(workdir: Path, database_url: str) -> Row:
             else:
                 poison.append(sid)
         rate = CALLS / (time.monotonic() - started)
-
-        seen: dict[str, float] = {}
-        deadline = time.monotonic() + WAIT_SECONDS
-        while len(seen) < len(sent) and time.monotonic() < deadline:
-            with s.sessions() as session:
-                done = session.scalars(select(Call.call_sid).where(Call.status == "completed"))
-                now = time.monotonic()
-                for sid in done:
-                    if sid in sent and sid not in seen:
-                        seen[sid] = now
-            time.sleep(0.05)
+        sending_done.set()
+        watcher.join()
         time.sleep(1.0)  # the last entries' dead letters
         with s.sessions() as session:
             stored = set(session.scalars(select(Call.call_sid).where(Call.call_sid.in_(poison))))

@@ -51,9 +51,9 @@
     if (answer.status === 401) return "You are signed out, so nothing was done. Sign in again.";
     if (answer.status === 403) {
       if (/CSRF/i.test(said)) return "This page is out of date. Reload it and try again.";
-      return "Not allowed (403): " + (said || "you may not act on this call") + ".";
+      return "Not allowed: " + (said || "you may not act on this call") + ".";
     }
-    if (answer.status === 404) return "That call is not known (404)" + (said ? ": " + said : "") + ".";
+    if (answer.status === 404) return "That call is not known" + (said ? ": " + said : "") + ".";
     if (answer.status === 409 && said === "warn before ending") {
       return "Refused: give a warning before ending the call (policy 4.5). Without a warning " +
         "only \u201cthreat or violence\u201d ends a call.";
@@ -63,7 +63,7 @@
     if (answer.status === 502 || answer.status === 503) {
       return (said || "Twilio did not accept the request") + ". Nothing was done; try again.";
     }
-    return "Something went wrong (" + answer.status + ")" + (said ? ": " + said : "") + ".";
+    return "Something went wrong" + (said ? ": " + said : "") + ". Try again, or tell a supervisor.";
   }
 
   function say(element, text, kind) {
@@ -349,6 +349,7 @@
         : "Call ended at once and flagged for a manager.", "ok");
       renderCall();
       if (answer.data.wrap_up_owed) showWrapUp(sid, true);
+      readMe();
     });
   }
 

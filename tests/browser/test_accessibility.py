@@ -267,13 +267,14 @@ def test_the_console_idle_ringing_and_on_a_call_has_no_violations(
     assert_accessible(agent, "console, on a call")
     assert_accessible(phone, "simulator, on a call")
 
-    agent.get_by_role("button", name="Threat or violence: end now").click()
-    dialog = agent.get_by_role("dialog")
-    dialog.get_by_role("radio", name=re.compile("Aggressive")).check()
-    dialog.get_by_role("button", name="End call").click()
-    expect(dialog.locator("#end-error")).to_be_visible()
-    assert_accessible(agent, "console, end refused")
-    dialog.get_by_role("button", name="Cancel").click()
+    agent.get_by_role("button", name="Give warning").click()
+    agent.get_by_role("button", name="End call").click()
+    wrap_up = agent.get_by_role("region", name="Why did you end the call?")
+    expect(wrap_up).to_be_visible()
+    assert_accessible(agent, "console, wrap-up after one-click end")
+    wrap_up.get_by_role("button", name="Save and continue").click()
+    expect(wrap_up.locator("#wrap-up-error")).to_be_visible()
+    assert_accessible(agent, "console, wrap-up without a reason")
 
 
 def test_the_supervisors_console_has_no_violations(new_page, live_server, staff):
@@ -346,9 +347,12 @@ def test_the_console_is_operable_by_keyboard_with_visible_focus_and_announced(
     _tab_to(agent, "End call")
     assert _focus_ring(agent)
     agent.keyboard.press("Enter")
-    dialog = agent.get_by_role("dialog")
-    expect(dialog).to_be_visible()
-    # Focus moves into the dialog; a reason is chosen with the arrow keys, then confirmed.
+    expect(message).to_contain_text("Call ended")
+    wrap_up = agent.get_by_role("region", name="Why did you end the call?")
+    expect(wrap_up).to_be_visible()
+    expect(live).to_contain_text("Say why you ended the call")
+    # One key press ended the call; focus moves to the wrap-up's reasons, chosen with the
+    # arrow keys, then saved.
     assert agent.evaluate("() => document.activeElement.name") == "reason"
     agent.keyboard.press("Space")
     assert _focus_ring(agent), "the reason radio shows focus"
@@ -358,10 +362,11 @@ def test_the_console_is_operable_by_keyboard_with_visible_focus_and_announced(
             break
         agent.keyboard.press("ArrowDown")
     assert agent.evaluate("() => document.activeElement.checked") is True
-    _tab_to(agent, "End call")
+    _tab_to(agent, "Save and continue")
+    assert _focus_ring(agent)
     agent.keyboard.press("Enter")
-    expect(dialog).to_be_hidden()
-    expect(message).to_contain_text("Call ended")
+    expect(wrap_up).to_be_hidden()
+    expect(message).to_contain_text("Reason saved")
 
 
 def test_pages_have_a_favicon_and_no_request_is_answered_404(new_page, live_server, staff):

@@ -364,3 +364,23 @@ def test_a_lost_database_connection_sets_nothing_aside_and_keeps_entries_pending
     monkeypatch.setattr(pump, "CLAIM_IDLE_MS", 0)
     assert pump.pump_events() == 1
     assert set(calls_by_sid(s)) == {f"CA{1:032d}"}
+
+
+def test_the_standing_pump_completes_a_routing_cache_a_dead_register_write_left_incomplete(
+        worker_services, monkeypatch):
+    s = worker_services
+    monkeypatch.setattr("store.routing_cache.STALE_AFTER_MS", 500)  # a writer presumed dead
+    s.register.rebuild_cache(NOW.date())
+    s.routing_cache.hold()  # a write that marked the cache, then died before its release
+    assert s.routing_cache.version() is None
+    stop = threading.Event()
+    running = threading.Thread(target=pump.run_pump, args=(stop,), kwargs={"block_ms": 100})
+    running.start()
+    try:
+        deadline = time.monotonic() + 60
+        while s.routing_cache.version() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert s.routing_cache.version() is not None
+    finally:
+        stop.set()
+        running.join(timeout=5)

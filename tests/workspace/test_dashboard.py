@@ -59,7 +59,7 @@ def test_the_dashboard_draws_each_chart_as_svg_with_a_bar_per_value(supervisor, 
         "Sun 29 Nov 2026: Ended by agent 1", "Sun 29 Nov 2026: Warnings 2"]
     assert sorted(bar_titles(charts["chart-agents"])) == [
         "Agent2: Ended by agent 1", "Agent2: Warnings 1", "Agent: Warnings 1"]
-    assert bar_titles(charts["chart-leaders"])[0] == "+447700900001: Not on the register 3"
+    assert bar_titles(charts["chart-leaders"])[0] == "07700 900001: Not on the register 3"
     # Fourteen days along the x axis, the oldest first.
     labels = [t.text for t in charts["chart-decisions"].iter(f"{SVG}text")
               if t.get("class") == "label"]
@@ -121,9 +121,9 @@ def test_repeated_contact_lists_numbers_over_either_threshold_on_the_register_or
     page = supervisor.get("/workspace/repeat-callers")
     text = text_of(page)
     assert "more than 5 times on one day, or more than 15 times" in text
-    assert "+447700900456 16 over 15/week" in text
+    assert "07700 900456 16 over 15/week" in text
     assert "over 5/day" in text and "QL-1" in text and "not on the register" in text
-    assert "+447700900789" not in text
+    assert "07700 900789" not in text
     assert "number=%2B447700900456&amp;from=2026-11-25&amp;to=2026-12-01" in page.get_data(
         as_text=True)
 
@@ -140,3 +140,17 @@ def test_repeated_contact_counts_local_days_in_summer_time(services):
         (found,) = q.repeat_callers(session, datetime(2026, 7, 3).date(), services.settings.tz,
                                     2, 15)
     assert found.busiest_day_calls == 3 and found.over_day
+
+
+def test_the_repeated_contact_chart_shows_national_numbers_whose_labels_fit(supervisor, services):
+    add_entry(services, customer_ref="QL-100001", phone_numbers="07700 900123")
+    for n in range(4):
+        add_call(services, NOW - timedelta(minutes=n), "+447700900123")
+    add_call(services, NOW, "+441914980456")
+    html = supervisor.get("/workspace/dashboard").get_data(as_text=True)
+    figure = re.search(r'<figure class="card chart" id="chart-leaders">.*?</figure>', html, re.S)
+    svg = ElementTree.fromstring(re.search(r"<svg.*?</svg>", figure.group(0), re.S).group(0))
+    labels = [t for t in svg.iter(f"{SVG}text") if t.get("class") == "label"]
+    assert [t.text for t in labels] == ["07700 900123 (QL-100001)", "0191 498 0456"]
+    # Right-aligned at x, 11px text at up to 7px a character: every label starts inside the chart.
+    assert all(float(t.get("x")) - 7 * len(t.text) >= 0 for t in labels)

@@ -147,3 +147,20 @@ def test_a_lapsed_entrys_unsent_notice_is_withdrawn_once(services, staff):
             AuditRecord.action == "notice_withdrawn")).all()
     assert len(withdrawn) == 1
     assert [n.withdrawn_at for n in notices.for_customer("QL-1")] == [NOW]
+
+
+@pytest.mark.parametrize(("kind", "detail", "title", "text"), [
+    ("wrap_up", {"staff_id": 7, "reason": "aggressive_abusive", "note": "shouting"},
+     "Reason for ending given: aggressive, abusive or intimidating behaviour",
+     "Alex; note: shouting"),
+    ("designated_contact_away", {"staff_id": 7, "leg": "designated"}, "Alex not rung",
+     "the designated contact was away or signed out, so the call moved on"),
+    ("fallback_contact_away", {"staff_id": 8, "leg": "fallback"}, "Jo not rung",
+     "the fallback contact was away or signed out, so the call moved on"),
+])
+def test_wrap_up_and_skipped_contacts_read_as_sentences(kind, detail, title, text):
+    from console.workspace import describe
+    from store.call_queries import TimelineEvent
+
+    step = describe(TimelineEvent(kind, NOW, detail), {7: "Alex", 8: "Jo"}, {})
+    assert (step.title, step.text) == (title, text)

@@ -7,6 +7,7 @@ from html import unescape
 from unittest.mock import ANY
 
 import pytest
+import redis
 from sqlalchemy import func, select
 
 from store.db import transaction
@@ -143,7 +144,7 @@ def test_editing_the_arrangements_audits_the_change_and_asks_for_a_new_notice(ma
     assert entry_of(services, "QL-999")[0] is None
     page = text_of(manager.get("/workspace/register/QL-1"))
     assert "a new notice has been produced" in page
-    assert "call windows : Mon 09:00-10:00" in page  # the history shows before and after
+    assert "Call windows : Mon 09:00-10:00" in page  # the history shows before and after
 
 
 def test_changing_only_staff_notes_keeps_the_notice_date(manager, services):
@@ -206,7 +207,7 @@ def test_a_review_records_its_note_and_next_date_and_an_extension_needs_a_new_le
     entry, _ = entry_of(services, "QL-1")
     assert entry.ends_on.isoformat() == "2027-09-30" and entry.notice_sent_on is None
     page = text_of(manager.get("/workspace/register/QL-1"))
-    assert "review note : Extended three months" in page
+    assert "Review note : Extended three months" in page
     assert "A new notice has been produced" in page
 
 
@@ -227,7 +228,7 @@ def test_the_register_list_filters_by_status_and_flags_what_needs_doing(supervis
     services.register.lift("QL-3", "manager@example.org", "Resolved", NOW)
     current = text_of(supervisor.get("/workspace/register"))
     assert "QL-1" in current and "QL-2" in current and "QL-3" not in current
-    assert re.search(r"QL-1 Pat Example active .* due not sent", current)
+    assert re.search(r"QL-1 Pat Example Active .* due not sent", current)
     lifted = text_of(supervisor.get("/workspace/register?status=lifted"))
     assert "QL-3" in lifted and "QL-1" not in lifted
     assert "QL-2" in text_of(supervisor.get("/workspace/register?status=all&q=ql-2"))
@@ -298,3 +299,19 @@ def test_declining_a_proposal_needs_a_reason(manager, services, queued):
     post(manager, services, f"/workspace/proposals/{queued['other']}/decline", {"note": ""})
     with services.sessions() as session:
         assert session.get(Proposal, queued["other"]).status == "open"
+
+
+def test_a_register_write_redis_cannot_guard_saves_nothing_and_says_so_plainly(
+        manager, services, monkeypatch):
+    services.register.rebuild_cache(TODAY)
+
+    def unanswered(self):
+        raise redis.ConnectionError("Redis went away")
+
+    monkeypatch.setattr("store.routing_cache.RoutingCache.hold", unanswered)
+    response = post(manager, services, "/workspace/register/new", FORM)
+    assert response.status_code == 503
+    html = unescape(response.get_data(as_text=True))
+    assert "<h1>Nothing was changed</h1>" in html
+    assert "Redis" not in html and "ConnectionError" not in html
+    assert entry_of(services, "QL-20")[0] is None
