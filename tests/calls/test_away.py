@@ -10,9 +10,8 @@ import pytest
 
 from simulator.emulator import SimulatedCall
 from store.agent_pool import AgentPool, Availability
-from tests.calls.test_scenarios import LONDON_TODAY, OPEN, POI, restrict
+from tests.calls.test_scenarios import POI, restrict
 from tests.console.test_api import bearer
-from tests.support.call_driver import CallDriver
 
 
 def past_the_emergency_offer(call: SimulatedCall) -> None:
@@ -20,16 +19,6 @@ def past_the_emergency_offer(call: SimulatedCall) -> None:
     one presses nothing and goes on waiting, or on to the voicemail tone."""
     if call.waiting_for == "gather":
         call.silence()
-
-
-@pytest.fixture
-def driver(services, staff, twilio_rest, clock):
-    """A driver on the test's services, the routing cache built, the clock at OPEN."""
-    clock.set(OPEN)
-    services.register.rebuild_cache(LONDON_TODAY)
-    running = CallDriver(services, twilio_rest, clock)
-    yield running
-    running.close()
 
 
 @pytest.mark.parametrize("absent", ["set away", "signed out"])

@@ -38,16 +38,6 @@ def start(driver: CallDriver, services, clock, staff, path: str) -> SimulatedCal
 
 
 @pytest.fixture
-def driver(services, staff, twilio_rest, clock):
-    """A driver on the test's services, the routing cache built, the clock at OPEN."""
-    clock.set(OPEN)
-    services.register.rebuild_cache(LONDON_TODAY)
-    running = CallDriver(services, twilio_rest, clock)
-    yield running
-    running.close()
-
-
-@pytest.fixture
 def unconfigured(settings, services, staff, twilio_rest, clock, more_services):
     """A driver whose service has no emergency line (CALLFLOW_EMERGENCY_NUMBER empty)."""
     clock.set(OPEN)

@@ -41,16 +41,6 @@ ENTRY = {
 CORE_EVENTS = ("received", "lookup", "decision")
 
 
-@pytest.fixture
-def driver(services, staff, twilio_rest, clock):
-    """A driver on the test's services, the routing cache built, the clock at OPEN."""
-    clock.set(OPEN)
-    services.register.rebuild_cache(LONDON_TODAY)
-    running = CallDriver(services, twilio_rest, clock)
-    yield running
-    running.close()
-
-
 def restrict(services, clock, **row: str) -> int:
     """Put the person of interest on the register (as a manager); returns the entry id."""
     fields, errors = parse_entry({**ENTRY, **row})
