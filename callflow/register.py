@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from callflow.phone import InvalidNumber, normalise
+from callflow.plain_text import untypeable
 from callflow.schedule import ScheduleError, parse_schedule
 
 
@@ -236,19 +237,24 @@ def read_entry(row: Mapping[str, str]) -> tuple[EntryFields, list[FieldError]]:
     every problem in every field is reported at once.
     """
     errors: list[FieldError] = []
+    for name, label in FIELD_LABELS.items():
+        value = row.get(name)
+        if isinstance(value, str) and untypeable(value, keep_lines=True):
+            errors.append(FieldError(name, f"{label} contains a character that cannot be typed "
+                                           "or stored (such as a null character)"))
     for name, limit in MAX_LENGTHS.items():
         if len((row.get(name) or "").strip()) > limit:
             errors.append(
                 FieldError(name, f"{FIELD_LABELS[name]} must be {limit} characters or fewer")
             )
-    too_long = {e.field for e in errors}
+    unusable = {e.field for e in errors}
 
     def text(name: str) -> str:
-        return "" if name in too_long else (row.get(name) or "").strip()
+        return "" if name in unusable else (row.get(name) or "").strip()
 
     def need(name: str) -> str:
         value = text(name)
-        if not value and name not in too_long:
+        if not value and name not in unusable:
             errors.append(FieldError(name, "is required"))
         return value
 
@@ -260,7 +266,7 @@ def read_entry(row: Mapping[str, str]) -> tuple[EntryFields, list[FieldError]]:
             return default
         try:
             return parse(raw)
-        except ValueError as error:
+        except (ValueError, OverflowError) as error:
             errors.append(FieldError(name, str(error)))
             return default
 
@@ -314,7 +320,7 @@ def read_entry(row: Mapping[str, str]) -> tuple[EntryFields, list[FieldError]]:
         if value and not _EMAIL.match(value):
             errors.append(FieldError(name_, f"{value!r} is not an email address"))
         emails[name_] = value
-    fallback = "" if "fallback" in too_long else text("fallback").lower()
+    fallback = "" if "fallback" in unusable else text("fallback").lower()
     if fallback and fallback != VOICEMAIL and not _EMAIL.match(fallback):
         errors.append(FieldError("fallback", f"{fallback!r}: use voicemail or a staff email"))
     if emails["designated_contact"] and not fallback:
@@ -335,7 +341,7 @@ def read_entry(row: Mapping[str, str]) -> tuple[EntryFields, list[FieldError]]:
                                                    lifted_reason), strict=True) if v]
     if lift_given:
         for name_ in LIFT_COLUMNS:
-            if name_ not in lift_given and name_ not in too_long:
+            if name_ not in lift_given and name_ not in unusable:
                 errors.append(FieldError(name_, "is required when an entry was lifted"))
 
     return EntryFields(

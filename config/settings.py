@@ -71,6 +71,7 @@ class Settings:
     session_absolute_hours: int = 12
     simulator_enabled: bool = True
     trusted_proxies: int = 0
+    log_format: str = "text"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -175,6 +176,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     except (ZoneInfoNotFoundError, ValueError):
         raise SettingsError(f"CALLFLOW_TIMEZONE={timezone!r}: not a known time zone") from None
 
+    log_format = get("CALLFLOW_LOG_FORMAT", "json" if production else "text").strip().lower()
+    if log_format not in ("text", "json"):
+        raise SettingsError(f"CALLFLOW_LOG_FORMAT={log_format!r}: use text or json")
+
     bank_holidays = get("CALLFLOW_BANK_HOLIDAYS", "england-and-wales").strip().lower()
     if bank_holidays not in BANK_HOLIDAY_NATIONS:
         choices = ", ".join(BANK_HOLIDAY_NATIONS)
@@ -183,6 +188,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(
         env=mode,
         var_dir=var_dir,
+        log_format=log_format,
         database_url=get("DATABASE_URL", "").strip() or f"sqlite:///{var_dir / 'callflow.db'}",
         redis_url=get("REDIS_URL", "").strip(),
         secret_key=secret_key,

@@ -539,6 +539,11 @@ def end(sid: str) -> Response:
                                     category=THREAT, notes=note, status="open")
                 db.add(incident)
                 db.flush()
+            pool = AgentPool(s.redis)
+            if owed_by is not None:
+                # Before the caller leaves: the agent's leg ends with the conference, and the
+                # pool must not hand them the next call in the moment before this lands.
+                pool.begin_wrap_up(owed_by, sid)
             try:
                 if reason == THREAT:
                     end_call(s.twilio, sid)
@@ -548,8 +553,12 @@ def end(sid: str) -> Response:
                     # immediate hang-up would cut the statement off: announcements play
                     # asynchronously.
                     redirect_call(s.twilio, sid, _public_url(CLOSING_PATH, sid))
-            except TwilioRefused as refused:
-                raise _twilio_gone(refused) or refused from None
+            except Exception as failed:
+                if owed_by is not None:
+                    pool.finish_wrap_up(owed_by, sid)  # the call goes on: nothing is owed
+                if isinstance(failed, TwilioRefused):
+                    raise _twilio_gone(failed) or failed from None
+                raise
             detail: dict[str, object] = {**_actor(staff), "reason": reason, "note": note,
                                          "closing_statement": reason != THREAT,
                                          "wrap_up_owed": owed_by is not None}
@@ -561,8 +570,6 @@ def end(sid: str) -> Response:
                                      "category": THREAT}))
             s.event_sink.emit(Batch(sid, tuple(events),
                                     live={"ended_by_agent": "1", "end_reason": reason or ""}))
-            if owed_by is not None:
-                AgentPool(s.redis).begin_wrap_up(owed_by, sid)
         return {"call_sid": sid, "ended": True, "reason": reason, "note": note,
                 "closing_statement": reason != THREAT, "wrap_up_owed": owed_by is not None,
                 "incident_id": incident.id if incident is not None else None,

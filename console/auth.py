@@ -54,7 +54,7 @@ BAD_CREDENTIALS = "Email or password is not right"
 SUPERVISORS = ("supervisor", "manager", "admin")
 MAX_PASSWORD_CHARS = 1024
 # Endpoints outside any blueprint that anyone may reach.
-PUBLIC_ENDPOINTS = frozenset({"static", "static_console", "healthz"})
+PUBLIC_ENDPOINTS = frozenset({"static", "static_console", "healthz", "readyz"})
 # Blueprints whose every request is checked by Twilio's signature instead of a staff sign-in.
 TWILIO_BLUEPRINTS = frozenset({"voice", "announcements"})
 SIMULATOR_BLUEPRINT = "simulator"

@@ -36,9 +36,11 @@ from werkzeug.datastructures import MultiDict
 from callflow import words
 from callflow.csv_cells import escape_cell
 from callflow.phone import InvalidNumber, display, normalise
+from callflow.plain_text import untypeable
 from callflow.register import (
     CATEGORY_LABELS,
     COLUMNS,
+    FIELD_LABELS,
     LIFT_COLUMNS,
     VOICEMAIL,
     Category,
@@ -125,6 +127,20 @@ def _is_manager() -> bool:
     return _me().role in DECIDERS
 
 
+@workspace.before_request
+def _refuse_untypeable_input() -> None:
+    """A NUL or other control character in a form field or an address is nothing a person typed
+    and the database may refuse it: a 400 naming the field, before any view sees it."""
+    # The call log's filters are checked by their own view, which shows the error beside them.
+    sources = (((request.view_args or {}).items(), False), (request.form.items(multi=True), True))
+    for pairs, multi_line in sources:
+        for name, value in pairs:
+            if isinstance(value, str) and untypeable(value, keep_lines=multi_line):
+                label = FIELD_LABELS.get(name) or name.replace("_", " ")
+                abort(400, f"{label.capitalize()} contains a character that cannot be typed "
+                           "or stored (such as a null character); remove it and try again.")
+
+
 @workspace.errorhandler(redis.RedisError)
 def _store_unavailable(error: redis.RedisError) -> Response:
     """A register write refused because Redis did not answer: nothing was saved (503)."""
@@ -170,9 +186,6 @@ FILTER_LABELS = {
     "person": "Person of interest (reference)", "decision": "Decision", "agent": "Agent",
 }
 MAX_FILTER_CHARS = 64
-# Control characters (NUL above all: PostgreSQL refuses it) and U+FFFD, which stands for bytes
-# that were not UTF-8: nothing anyone types into these fields.
-_UNTYPEABLE = re.compile("[\x00-\x1f\x7f\ufffd]")
 _AGENT_ID = re.compile("[0-9]{1,9}")
 EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2999, 12, 31)
 
@@ -181,7 +194,7 @@ def _unusable(text: str) -> str | None:
     """Why a filter value cannot be used at all, or None."""
     if len(text) > MAX_FILTER_CHARS:
         return f"is too long (at most {MAX_FILTER_CHARS} characters)"
-    if _UNTYPEABLE.search(text):
+    if untypeable(text):
         return "has characters that cannot be used here"
     return None
 
@@ -378,6 +391,9 @@ def describe(event: q.TimelineEvent, names: Mapping[int, str], refs: Mapping[int
         return Step(event.at, kind, f"Decision: {label}", why)
     if kind == "emergency":
         return Step(event.at, kind, "Emergency option chosen", str(d.get("reason", "")))
+    if kind == "emergency_declined":
+        pressed = f"pressed {d['digits']}" if d.get("digits") else "pressed nothing"
+        return Step(event.at, kind, "Emergency option not chosen", pressed)
     if kind == "emergency_ended":
         return Step(event.at, kind, "Emergency line call ended",
                     words.label(d.get("dial_status", ""), words.STATUS_LABELS))
@@ -628,6 +644,8 @@ def repeat_callers() -> Response:
         last = parse_date(request.args["to"]) if request.args.get("to") else _today()
     except ValueError as error:
         abort(400, str(error))
+    if not EARLIEST_DAY <= last <= LATEST_DAY:
+        abort(400, f"The date must be between {EARLIEST_DAY.year} and {LATEST_DAY.year}.")
     with s.sessions() as session:
         found = q.repeat_callers(session, last, s.settings.tz, s.settings.repeat_calls_per_day,
                                  s.settings.repeat_calls_per_week)

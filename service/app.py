@@ -75,6 +75,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             return {"status": "degraded", "reasons": reasons}
         return {"status": "ok"}
 
+    @app.get("/readyz")
+    def readyz():
+        """Readiness for a load balancer: 503 with plain reasons unless the database answers and
+        is migrated and Redis answers."""
+        from service.health import readiness_problems
+
+        reasons = readiness_problems(services)
+        headers = {"Cache-Control": "no-store"}
+        if reasons:
+            return {"status": "not ready", "reasons": reasons}, 503, headers
+        return {"status": "ready"}, 200, headers
+
     return app
 
 

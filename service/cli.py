@@ -15,6 +15,7 @@ from callflow.register import CATEGORY_LABELS, Category, entry_status
 from config.settings import SettingsError, load_settings
 from service.clock import local_today, now_utc
 from service.container import Services
+from service.logging_setup import configure_logging
 from service.register_csv import ImportRefused, export_register, import_register
 from service.staff import StaffInvalid, add_staff
 from store import migrate
@@ -27,9 +28,11 @@ from store.register import RegisterStore, arrangements_text, fields_of
 def services() -> Services:
     """Settings and connections for this command, read once."""
     try:
-        return Services(load_settings())
+        settings = load_settings()
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
+    configure_logging(settings.log_format)
+    return Services(settings)
 
 
 @click.group()

@@ -11,6 +11,7 @@ import click
 from config.settings import SettingsError, load_settings
 from service.background import run_scheduler, run_worker
 from service.container import Services
+from service.logging_setup import configure_logging
 from service.runner import run_service
 from store.redis_client import scheduler_redis
 from workers.context import use_services
@@ -19,9 +20,11 @@ from workers.pump import run_pump
 
 def _services() -> Services:
     try:
-        return Services(load_settings())
+        settings = load_settings()
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
+    configure_logging(settings.log_format)
+    return Services(settings)
 
 
 @click.command()

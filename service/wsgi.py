@@ -2,9 +2,13 @@
 
 import gc
 
+from config.settings import load_settings
 from service.app import create_app
+from service.logging_setup import configure_logging
 
-app = create_app()
+_settings = load_settings()
+configure_logging(_settings.log_format)
+app = create_app(_settings)
 
 # What is built by now (modules, the app, its configuration) lives as long as the worker: take it
 # out of the collector's sight, so that a full collection scans only what requests allocate.

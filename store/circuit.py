@@ -135,6 +135,12 @@ class _Guarded:
                 self._admitted = False
                 self.circuit.failed()
             raise
+        except redis.ResponseError:
+            # An error reply (NOSCRIPT after a restart, say) is still Redis answering.
+            if not self._guarding:
+                self._admitted = False
+                self.circuit.succeeded()
+            raise
         if not self._guarding:
             self._admitted = False
             self.circuit.succeeded()

@@ -15,9 +15,12 @@ def make_engine(database_url: str, *, call_path: bool = False) -> Engine:
     """An engine; call_path=True bounds every wait so a caller is never held up for long."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
+        # hide_parameters: an error's message must not carry the register's or the call log's
+        # values (names, numbers, notes) into a log or a traceback.
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 1.0 if call_path else 15.0})
+        engine = create_engine(url, connect_args={"timeout": 1.0 if call_path else 15.0},
+                               hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -42,6 +45,7 @@ def make_engine(database_url: str, *, call_path: bool = False) -> Engine:
         max_overflow=5,
         pool_timeout=2 if call_path else 30,
         connect_args=connect_args,
+        hide_parameters=True,
     )
 
 

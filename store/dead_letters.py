@@ -114,12 +114,13 @@ class DeadLetters:
         """Forget one that has now been recorded."""
         self.session.execute(delete(DeadLetter).where(DeadLetter.id == letter_id))
 
-    def failed_again(self, letter_id: int, error: BaseException, now: datetime) -> None:
-        """Count another failed attempt and keep its latest error."""
+    def failed_again(self, letter_id: int, error: BaseException) -> None:
+        """Count another failed attempt and keep its latest error; failed_at stays the first
+        failure's, so retention removes the letter when it would have removed the call."""
         self.session.execute(
             update(DeadLetter).where(DeadLetter.id == letter_id).values(
                 attempts=DeadLetter.attempts + 1, error_type=clean_text(error_type(error), 100),
-                error=safe_message(error), failed_at=now))
+                error=safe_message(error)))
 
 
 def fields_of(letter: DeadLetter) -> dict[str, str]:

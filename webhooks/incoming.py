@@ -20,6 +20,7 @@ from callflow.phone import caller_key
 from service import clock
 from service.centre import centre_for
 from service.container import Services
+from service.logging_setup import call_sid_bound
 from store.call_events import Batch, Effect
 from store.circuit import CircuitOpen
 from store.lookup import CallerLookup
@@ -63,12 +64,13 @@ class IncomingCalls:
             problem = f"parameter {tp.CALL_SID} is malformed" if sid else (
                 f"missing parameter {tp.CALL_SID}")
             return _plain(start_response, 400, problem)
-        try:
-            xml = answer_incoming(self.services, sid, form, clock.now_utc())
-        except Exception:
-            # Any fault after the signature check still answers TwiML that routes the caller.
-            log.exception("incoming call failed; answering with the trouble route")
-            xml = trouble_twiml(settings)
+        with call_sid_bound(sid):
+            try:
+                xml = answer_incoming(self.services, sid, form, clock.now_utc())
+            except Exception:
+                # Any fault after the signature check still answers TwiML that routes the caller.
+                log.exception("incoming call failed; answering with the trouble route")
+                xml = trouble_twiml(settings)
         return _twiml(start_response, xml)
 
 

@@ -23,6 +23,7 @@ from config.settings import Settings
 from service import clock
 from service.app import services_of
 from service.centre import centre_for
+from service.logging_setup import clear_call_sid, set_call_sid
 from store.call_events import Batch, CallEventSink, Effect, live_call
 from webhooks import twilio_params as tp
 from webhooks import twiml
@@ -71,11 +72,27 @@ def _param(source, name: str, pattern: re.Pattern[str], *, required: bool = True
 
 
 def _call_sid() -> str:
-    return _param(twilio_form(), tp.CALL_SID, CALL_SID_PATTERN)
+    sid = _param(twilio_form(), tp.CALL_SID, CALL_SID_PATTERN)
+    set_call_sid(sid)
+    return sid
 
 
 def _query_call() -> str:
-    return _param(request.args, "call", CALL_SID_PATTERN)
+    sid = _param(request.args, "call", CALL_SID_PATTERN)
+    set_call_sid(sid)
+    return sid
+
+
+@voice.before_request
+def _log_with_call_sid() -> None:
+    # The caller's call, for the log, before anything reads the body; ?call= names it when the
+    # request is about another leg (a staff phone's status, a conference event).
+    set_call_sid(request.args.get("call"))
+
+
+@voice.teardown_request
+def _forget_call_sid(_error: BaseException | None) -> None:
+    clear_call_sid()
 
 
 def _event(kind: str, key: str, **detail: object) -> Event:
@@ -149,7 +166,9 @@ def menu():
               effects=(Effect("workers.calls.call_finished", "left-for-emergency", (sid,)),)
               if then == "wait" else ())
         return twiml.respond_text(render_decision(s.settings, sid, decision))
-    _emit(sid, *decision.events)
+    # The caller is still whoever the incoming call decided they were: only their key press is
+    # news (the core's decision here knows no register entry, so it is not recorded).
+    _emit(sid, _event("emergency_declined", f"menu:{digits or 'none'}", digits=digits or ""))
     if then == "wait":
         return twiml.respond_text(twiml.connect(sid, base_url=s.settings.public_base_url,
                                                 greeting=twiml.HOLD_AGAIN))

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from callflow.decision import Event, Leg, after_unanswered
 from service import clock
+from service.logging_setup import with_call_sid
 from store.agent_pool import AgentPool, Availability, Claim
 from store.call_events import Batch, live_call, set_live
 from store.models import Staff
@@ -44,6 +45,7 @@ def _client():
     return services().twilio
 
 
+@with_call_sid
 def dispatch_to_pool(call_sid: str, attempt: int) -> str:
     """Ring the longest-idle available agent for a waiting caller, or try again shortly."""
     live = live_call(services().worker_redis, call_sid)
@@ -63,6 +65,7 @@ def dispatch_to_pool(call_sid: str, attempt: int) -> str:
     return _dial(call_sid, staff_id, Leg.POOL, attempt)
 
 
+@with_call_sid
 def dial_staff(call_sid: str, staff_id: int, leg: str) -> str:
     """Ring a named member of staff (a designated contact or the fallback) for a caller."""
     live = live_call(services().worker_redis, call_sid)
@@ -140,6 +143,7 @@ def _unanswered(call_sid: str, staff_id: int, leg: Leg, attempt: int, status: st
     return send_to_voicemail(call_sid)
 
 
+@with_call_sid
 def agent_missed(call_sid: str, staff_id: int, attempt: int) -> str:
     """An agent did not answer: mark them away and ring the next one."""
     pool = _pool()
@@ -149,17 +153,20 @@ def agent_missed(call_sid: str, staff_id: int, attempt: int) -> str:
     return dispatch_to_pool(call_sid, attempt + 1)
 
 
+@with_call_sid
 def passed_on(call_sid: str, staff_id: int, went_to: str) -> str:
     """A designated contact's call went on to the fallback or voicemail: tell their console."""
     _pool().note_passed_on(staff_id, call_sid, went_to)
     return f"passed on to {went_to}"
 
 
+@with_call_sid
 def staff_free(call_sid: str, staff_id: int) -> str:
     """A member of staff's leg ended: they are available again (unless they chose away)."""
     return "freed" if _pool().release(staff_id, call_sid) else "not on this call"
 
 
+@with_call_sid
 def send_to_voicemail(call_sid: str) -> str:
     """Move a waiting caller to voicemail (policy 4.1: a form of contact is kept)."""
     client = services().worker_redis
@@ -189,11 +196,13 @@ def _cancel_leg(leg_sid: str) -> None:
         log.info("staff leg already over: %s", refused)  # it was answered or ended meanwhile
 
 
+@with_call_sid
 def offer_voicemail_if_waiting(call_sid: str) -> str:
     """After the maximum wait, a caller nobody has answered is offered voicemail."""
     return send_to_voicemail(call_sid)
 
 
+@with_call_sid
 def call_finished(call_sid: str) -> str:
     """The caller hung up: stop any phone still ringing for them, free whoever was on the call."""
     _stop_ringing(call_sid)

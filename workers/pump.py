@@ -15,6 +15,7 @@ from rq import Queue, Retry
 
 from service import clock
 from service.clock import local_today
+from service.logging_setup import call_sid_bound
 from store.call_events import STREAM_KEY, Batch, Effect, drain_spool
 from store.call_log import CallLog
 from store.db import transaction
@@ -180,8 +181,9 @@ def _ingest(s, client: redis.Redis, entries: list) -> int:
     # The caller still needs their jobs (an agent dialled, the wait bounded) even when the call
     # log refused the entry; each starts once, by its key.
     for batch in batches.values():
-        for effect in batch.effects:
-            start_effect(s.queue, batch.call_sid, effect)
+        with call_sid_bound(batch.call_sid):
+            for effect in batch.effects:
+                start_effect(s.queue, batch.call_sid, effect)
     ids = [entry_id for entry_id, _ in entries]
     pipe = client.pipeline(transaction=False)
     pipe.xack(STREAM_KEY, GROUP, *ids)
@@ -195,7 +197,7 @@ def _record_one_by_one(s, batches: dict[str, Batch],
     refused = []
     for entry_id, batch in batches.items():
         try:
-            with transaction(s.sessions) as session:
+            with call_sid_bound(batch.call_sid), transaction(s.sessions) as session:
                 CallLog(session).record([batch])
         except Exception as error:
             if not is_about_the_data(error):
@@ -221,7 +223,7 @@ def retry_dead_letters(ids: list[int] | None) -> tuple[int, int]:
             if not is_about_the_data(error):
                 raise
             with transaction(s.sessions) as session:
-                DeadLetters(session).failed_again(letter_id, error, clock.now_utc())
+                DeadLetters(session).failed_again(letter_id, error)
             failed += 1
             continue
         for effect in batch.effects:

@@ -66,7 +66,7 @@ def test_a_supervisor_filters_and_exports_the_log_reads_a_timeline_and_the_dashb
     page.select_option("#f-decision", "written_only")
     page.click("#call-filter button[type=submit]")
     expect(page.locator("#call-log tbody tr")).to_have_count(3)
-    expect(page.locator("#call-log")).not_to_contain_text("+447700900456")
+    expect(page.locator("#call-log")).not_to_contain_text("07700 900456")
     screenshot(page, "call-log")
 
     with page.expect_download() as download:
@@ -81,7 +81,7 @@ def test_a_supervisor_filters_and_exports_the_log_reads_a_timeline_and_the_dashb
     expect(page).to_have_url(re.compile(rf"/workspace/calls/{calls}$"))
     timeline = page.locator("#timeline")
     expect(timeline.locator("li")).to_have_count(4)
-    expect(timeline).to_contain_text("Call received — from +447700900123")
+    expect(timeline).to_contain_text("Call received — from 07700 900123")
     expect(timeline).to_contain_text("Register checked — on the register: QL-1")
     expect(timeline).to_contain_text("Decision: Written only")
     expect(timeline.locator("li").first).to_contain_text("Tue 1 Dec 2026, 9:55:00am")
@@ -99,7 +99,7 @@ def test_a_supervisor_filters_and_exports_the_log_reads_a_timeline_and_the_dashb
     fill = bar.evaluate("element => getComputedStyle(element).fill")
     assert fill not in ("", "none", "rgb(0, 0, 0)"), "the stylesheet colours the bars"
     expect(page.locator("#chart-agents")).to_contain_text("Agent")
-    expect(page.locator("#chart-leaders")).to_contain_text("+447700900123 (QL-1)")
+    expect(page.locator("#chart-leaders")).to_contain_text("07700 900123 (QL-1)")
     screenshot(page, "dashboard")
 
     page.click("nav.ws-nav >> text=Register")
@@ -162,7 +162,7 @@ def test_a_manager_creates_an_entry_fixes_a_mistake_prints_the_notice_and_lifts_
     expect(page.locator("#error-reason")).to_have_text("say why the entry is lifted")
     page.fill("#f-reason", "Agreed a repair plan at a meeting")
     page.click("#lift-entry")
-    expect(page.locator("#entry-status")).to_have_text("lifted")
+    expect(page.locator("#entry-status")).to_have_text("Lifted")
     expect(page.locator("#lifted")).to_contain_text("Agreed a repair plan at a meeting")
     expect(page.locator("#audit tbody tr")).to_have_count(3)  # created, notice sent, lifted
     screenshot(page, "entry-lifted")

@@ -233,7 +233,10 @@ def test_a_written_only_caller_hears_how_to_write_then_goodbye(driver, services,
     assert (row.decision, row.emergency, row.status) == ("written_only", False, "completed")
     assert_once(Counter(e.kind for e in events), "received", "lookup", "status")
     keys = [e.event_key.removeprefix(f"{call.sid}:") for e in events if e.kind == "decision"]
-    assert keys == (["decision"] if pressed is None else ["decision", f"menu:{pressed}"])
+    assert keys == ["decision"], "a key press does not decide the call again"
+    declined = [e.event_key.removeprefix(f"{call.sid}:") for e in events
+                if e.kind == "emergency_declined"]
+    assert declined == ([] if pressed is None else [f"menu:{pressed}"])
 
 
 def test_a_written_only_caller_who_presses_1_is_put_through_to_the_emergency_line(

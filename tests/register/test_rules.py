@@ -13,6 +13,7 @@ from callflow.register import (
     parse_date,
     parse_entry,
     parse_flag,
+    read_entry,
 )
 
 STAFF = {"manager@example.org": "manager", "alex@example.org": "agent",
@@ -135,3 +136,16 @@ def test_a_row_round_trips_through_its_csv_form():
 )
 def test_status_follows_the_dates_and_ends_on_is_the_last_day(today, lifted, status):
     assert entry_status(date(2026, 12, 1), date(2027, 6, 1), lifted, today) is status
+
+
+@pytest.mark.parametrize("field", ["name", "reason", "customer_ref", "staff_notes"])
+def test_a_null_character_in_any_field_is_a_field_error_not_a_database_error(field):
+    _fields, errors = read_entry(row(**{field: "Pat\x00 Example"}))
+    assert [e.field for e in errors] == [field]
+    assert "cannot be typed or stored" in str(errors[0])
+
+
+def test_a_date_out_of_range_is_a_field_error_not_a_traceback():
+    _fields, errors = read_entry(row(lifted_at="9999-12-31T23:59:59-01:00",
+                                     lifted_by="manager@example.org", lifted_reason="Reviewed"))
+    assert [e.field for e in errors] == ["lifted_at"]

@@ -274,6 +274,7 @@ def test_retrying_a_dead_letter_records_it_once_and_removes_it(worker_services, 
     assert pump.retry_dead_letters(None) == (0, 1), "still refused: kept, attempts counted"
     (kept,) = dead_letters(s)
     assert (kept.id, kept.attempts) == (second.id, 2)
+    assert kept.failed_at == second.failed_at, "retention counts from the first failure"
     assert counts(s) == (1, 1)
 
 

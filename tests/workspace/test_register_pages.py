@@ -315,3 +315,25 @@ def test_a_register_write_redis_cannot_guard_saves_nothing_and_says_so_plainly(
     assert "<h1>Nothing was changed</h1>" in html
     assert "Redis" not in html and "ConnectionError" not in html
     assert entry_of(services, "QL-20")[0] is None
+
+
+@pytest.mark.parametrize(("url", "form", "field"), [
+    ("/workspace/register/new", {**FORM, "name": "Chris\x00 Sample"}, "Name"),
+    ("/workspace/register/new", {**FORM, "reason": "Daily\x00 calls"}, "Reason"),
+    ("/workspace/register/QL-1/lift", {"reason": "Reviewed\x00"}, "Reason"),
+    ("/workspace/register/QL\x00-1/lift", {"reason": "Reviewed"}, "Customer reference"),
+])
+def test_a_null_character_anywhere_in_the_register_is_a_plain_400_not_a_500(
+        manager, services, url, form, field):
+    add_entry(services)
+    response = post(manager, services, url, form)
+    assert response.status_code == 400
+    assert f"{field} contains a character that cannot be typed" in text_of(response)
+    assert entry_of(services, "QL-20")[0] is None
+    assert entry_of(services, "QL-1")[0].lifted_at is None
+
+
+def test_the_repeat_callers_page_refuses_a_date_out_of_range_plainly(supervisor):
+    response = supervisor.get("/workspace/repeat-callers?to=0001-01-01")
+    assert response.status_code == 400
+    assert "The date must be between 2000 and 2999." in text_of(response)
