@@ -29,9 +29,10 @@ test: $(INSTALLED)
 	exit $$missing
 	SKIP_BROWSER=$(SKIP_BROWSER) SKIP_TWILIO_MOCK=$(SKIP_TWILIO_MOCK) $(BIN)/pytest $(PYTEST_ARGS)
 
-# lint: ruff, with the project's rules
+# lint: ruff, with the project's rules, and the layers' import contract (pyproject.toml)
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # Reinstall only when the dependencies or the top-level packages may have changed (an editable
 # install lists the packages it maps); the stamp lives in the venv it describes.

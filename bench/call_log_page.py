@@ -33,11 +33,11 @@ from sqlalchemy.engine import make_url
 from callflow.register import parse_entry
 from config.settings import load_settings
 from service.app import create_app
-from service.container import Services
-from service.staff import add_staff
 from store import migrate
 from store.db import make_engine, transaction
 from store.models import Call
+from usecases.bootstrap import Services
+from usecases.staff import add_staff
 
 TARGET_P95_MS = 300.0
 PASSWORD = "bench password for the supervisor"

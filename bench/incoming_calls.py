@@ -943,8 +943,8 @@ def _per_call(fn, inputs: list, repeats: int = 5) -> dict[str, float]:
 def decisions_of(services, today: date):
     """A decision for a caller not on the register, now (the common path)."""
     from callflow.decision import Caller, decide
-    from service import clock
-    from service.centre import centre_for
+    from config import clock
+    from config.centre import centre_for
 
     now = clock.now_utc()
     yield decide(Caller(call_sid="CA" + "0" * 32, number="+441134800000"),
@@ -958,7 +958,7 @@ def _stubs(app, services, calls: list[SignedCall]) -> dict[str, object]:
     from unittest import mock
 
     from callflow.phone import caller_key
-    from service import clock
+    from config import clock
     from store.routing_cache import CACHE_KEY
     from webhooks import incoming, signature, voice
 
@@ -1073,13 +1073,13 @@ def profile_path(env: dict[str, str], callers: list[tuple[str, str]], count: int
     from bench.ceiling_app import create_app as create_ceiling
     from callflow.decision import Caller, decide
     from callflow.phone import caller_key, normalise
+    from config import clock
+    from config.centre import centre_for
     from config.settings import load_settings
-    from service import clock
     from service.app import create_app
-    from service.centre import centre_for
-    from service.container import Services
     from store.call_events import Batch
     from store.routing_cache import CACHE_KEY
+    from usecases.bootstrap import Services
     from webhooks.incoming import _effects
     from webhooks.signature import parse_form, signature_matches
     from webhooks.voice import render_decision
@@ -1284,8 +1284,8 @@ def run(entries: int, args) -> dict:
     import redis as redis_py
 
     from config.settings import load_settings
-    from service.container import Services
     from store.db import make_engine
+    from usecases.bootstrap import Services
 
     work_dir = Path(tempfile.mkdtemp(prefix="callflow-bench-"))
     database = Database(args.database_url, work_dir)

@@ -25,6 +25,7 @@ from callflow import words
 from callflow.decision import Event
 from callflow.phone import display
 from callflow.register import CATEGORY_LABELS, Category
+from config import clock
 from console.auth import (
     SUPERVISORS,
     authenticated_by,
@@ -35,22 +36,20 @@ from console.auth import (
     roles_required,
 )
 from console.openapi import openapi_document
-from service import clock
-from service.app import services_of
-from service.container import Services
 from store.agent_pool import AgentPool, Availability
 from store.call_events import LIVE_TTL_SECONDS, Batch, live_call
 from store.db import transaction
 from store.models import ROLES, Call, Incident, Proposal, RegisterEntry, Staff
 from store.register import RegisterStore
-from webhooks.announcements import CLOSING_PATH, WARNING_PATH
-from workers.twilio_rest import (
+from store.twilio_rest import (
     TwilioRefused,
     TwilioUnavailable,
     announce_to_participant,
     end_call,
     redirect_call,
 )
+from usecases.bootstrap import Services, services_of
+from webhooks.announcements import CLOSING_PATH, WARNING_PATH
 
 api = Blueprint("api", __name__, url_prefix="/api")
 

@@ -26,6 +26,7 @@ from flask import (
 )
 from sqlalchemy import func, select
 
+from config import clock
 from console.security import (
     CsrfRefused,
     SignInThrottle,
@@ -38,13 +39,11 @@ from console.security import (
 )
 from console.sessions import COOKIE_NAME, ServerSession, SessionStore
 from console.tokens import revoke_tokens, verify_token
-from service import clock
-from service.app import services_of
-from service.container import Services
-from service.staff import verify_password
 from store.agent_pool import AgentPool, Availability
 from store.db import transaction
 from store.models import ROLES, Staff
+from usecases.bootstrap import Services, services_of
+from usecases.staff import verify_password
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from callflow import words
 from console.auth import current_staff, restrict_blueprint
-from service.app import services_of
 from store.dead_letters import DeadLetters, plain_reason
 from store.models import Call
+from usecases.bootstrap import services_of
 
 dead_letters = Blueprint("dead_letters", __name__, url_prefix="/workspace",
                          template_folder="templates")

@@ -7,7 +7,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template
 from callflow.register import CATEGORY_LABELS, Category
 from console.auth import current_staff, roles_required
 from console.voice import VoiceNotConfigured, voice_token
-from service.app import services_of
+from usecases.bootstrap import services_of
 
 pages = Blueprint("pages", __name__, template_folder="templates")
 

@@ -52,16 +52,15 @@ from callflow.register import (
     parse_date,
     read_entry,
 )
+from config import clock
 from console.auth import current_staff, restrict_blueprint, roles_required
-from service import clock
-from service.app import services_of
-from service.container import Services
-from service.notices import NoticeRefused, Notices, needs_new_notice
 from store import call_queries as q
 from store.db import transaction
 from store.models import AuditRecord, Call, Incident, Proposal, RegisterEntry, Staff
 from store.register import RegisterStore, arrangements_text, diff, fields_of
-from workers.upkeep import record_review, reviews_due, without_notice
+from usecases.bootstrap import Services, services_of
+from usecases.notices import NoticeRefused, Notices, needs_new_notice
+from usecases.upkeep import record_review, reviews_due, without_notice
 
 workspace = Blueprint("workspace", __name__, url_prefix="/workspace",
                       template_folder="templates")

@@ -8,8 +8,9 @@ from flask import Flask, Request
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config.settings import Settings, load_settings
-from service.container import Services
+from config.settings import Settings
+from usecases.bootstrap import Services, bootstrap
+from usecases.health import readiness_problems, redis_problems
 
 MAX_REQUEST_BYTES = 1024 * 1024
 
@@ -17,7 +18,7 @@ MAX_REQUEST_BYTES = 1024 * 1024
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
     """Build the app; settings are read from the environment when not given."""
     if services is None:
-        services = Services(settings or load_settings())
+        services = bootstrap(settings)
     settings = services.settings
     app = Flask(__name__)
     app.config.update(
@@ -79,8 +80,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     def readyz():
         """Readiness for a load balancer: 503 with plain reasons unless the database answers and
         is migrated and Redis answers."""
-        from service.health import readiness_problems
-
         reasons = readiness_problems(services)
         headers = {"Cache-Control": "no-store"}
         if reasons:
@@ -88,18 +87,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return {"status": "ready"}, 200, headers
 
     return app
-
-
-def redis_problems(services: Services) -> list[str]:
-    """Why Redis cannot be used now, in plain words; empty when it answers."""
-    from redis import RedisError
-
-    try:
-        services.redis.ping()  # refused at once while the circuit breaker is open
-    except (RedisError, OSError):
-        return ["Redis cannot be reached. Calls are still answered, using the register in the "
-                "database, and call events wait on disk until Redis is back."]
-    return []
 
 
 class _NoCookieSessionForTwilio(SecureCookieSessionInterface):
@@ -117,7 +104,3 @@ def _console_static(filename: str):
 
     return send_from_directory(Path(__file__).parent.parent / "console" / "static", filename)
 
-
-def services_of(app: Flask) -> Services:
-    """The services an app was built with."""
-    return app.extensions["callflow"]

@@ -16,8 +16,8 @@ from rq.cron import CronScheduler
 from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
 
-from service.container import QUEUE_NAME
 from store.redis_client import RECONNECT_BACKOFF, Outage, wait_for_redis
+from usecases.bootstrap import QUEUE_NAME
 
 CRON_CONFIG = "workers.cron"
 TICK_SECONDS = 1.0

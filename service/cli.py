@@ -2,37 +2,36 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from functools import cache
 
 import click
-from sqlalchemy import select
+from sqlalchemy import func, select
 from tqdm import tqdm
 
 from callflow import words
 from callflow.phone import display
 from callflow.register import CATEGORY_LABELS, Category, entry_status
-from config.settings import SettingsError, load_settings
-from service.clock import local_today, now_utc
-from service.container import Services
-from service.logging_setup import configure_logging
-from service.register_csv import ImportRefused, export_register, import_register
-from service.staff import StaffInvalid, add_staff
+from config.clock import local_today, now_utc
+from console.auth import disable_staff
+from console.tokens import issue_token
+from service.cli_context import command_services
+from service.cli_run import COMMANDS
 from store import migrate
 from store.db import transaction
 from store.models import Staff
 from store.register import RegisterStore, arrangements_text, fields_of
+from usecases.bootstrap import Services
+from usecases.register_csv import ImportRefused, export_register, import_register
+from usecases.staff import StaffInvalid, add_staff
+from usecases.subject_access import subject_access
 
 
 @cache
 def services() -> Services:
     """Settings and connections for this command, read once."""
-    try:
-        settings = load_settings()
-    except SettingsError as error:
-        raise click.ClickException(str(error)) from None
-    configure_logging(settings.log_format)
-    return Services(settings)
+    return command_services()
 
 
 @click.group()
@@ -241,7 +240,7 @@ def demo() -> None:
 @demo.command("seed")
 def demo_seed() -> None:
     """Add demo staff and people of interest, once."""
-    from service.demo import DEMO_PASSWORD, seed_demo
+    from usecases.demo import DEMO_PASSWORD, seed_demo
 
     s = services()
     now = now_utc()
@@ -291,20 +290,46 @@ def events_retry(letter_ids: tuple[int, ...], every: bool) -> None:
         sys.exit(1)
 
 
-def _attach_commands() -> None:
-    """Commands that live beside the parts they drive."""
-    from console.cli import disable_command, token_command
-    from console.workspace_cli import subject_access_command
-    from service.cli_run import COMMANDS
+@staff.command("token")
+@click.argument("email")
+@click.option("--label", default="", help="What the token is for (a Flex plugin, a CRM).")
+def token_command(email: str, label: str) -> None:
+    """Issue an API token for a staff member; it is shown once and stored only as a hash."""
+    with transaction(services().sessions) as session:
+        staff = session.scalar(select(Staff).where(func.lower(Staff.email) == email.lower()))
+        if staff is None:
+            raise click.ClickException(f"no staff member {email}")
+        if not staff.active:
+            raise click.ClickException(f"{staff.email} is disabled")
+        token = issue_token(session, staff, now_utc(), label)
+    click.echo(token)
+    click.echo(f"API token for {staff.email} ({staff.role}); it will not be shown again.",
+               err=True)
 
-    for command in COMMANDS:
-        main.add_command(command)
-    staff.add_command(token_command)
-    staff.add_command(disable_command)
-    main.add_command(subject_access_command)
+
+@staff.command("disable")
+@click.argument("email")
+def disable_command(email: str) -> None:
+    """Disable a staff member: their sessions and API tokens end at once."""
+    try:
+        staff = disable_staff(services(), email, now_utc())
+    except LookupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{staff.email} disabled; sessions ended and API tokens revoked")
 
 
-_attach_commands()
+@main.command("subject-access")
+@click.argument("customer_ref")
+def subject_access_command(customer_ref: str) -> None:
+    """Print, as JSON, everything held about a person (a subject access request)."""
+    record = subject_access(services().sessions, customer_ref)
+    if record is None:
+        raise click.ClickException(f"nothing is held under {customer_ref}")
+    click.echo(json.dumps(record, indent=2, ensure_ascii=False, default=str))
+
+
+for command in COMMANDS:
+    main.add_command(command)
 
 
 if __name__ == "__main__":

@@ -8,29 +8,19 @@ import threading
 
 import click
 
-from config.settings import SettingsError, load_settings
+from config.settings import SettingsError
 from service.background import run_scheduler, run_worker
-from service.container import Services
-from service.logging_setup import configure_logging
+from service.cli_context import command_services
 from service.runner import run_service
 from store.redis_client import scheduler_redis
 from workers.context import use_services
 from workers.pump import run_pump
 
 
-def _services() -> Services:
-    try:
-        settings = load_settings()
-    except SettingsError as error:
-        raise click.ClickException(str(error)) from None
-    configure_logging(settings.log_format)
-    return Services(settings)
-
-
 @click.command()
 def pump() -> None:
     """Move call events into the call log and start their jobs as they arrive (Ctrl-C stops)."""
-    use_services(_services())
+    use_services(command_services())
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -40,14 +30,14 @@ def pump() -> None:
 @click.command()
 def worker() -> None:
     """Run an RQ worker on the callflow queue; it waits out a Redis outage rather than exit."""
-    services = _services()
+    services = command_services()
     run_worker(services.worker_redis)
 
 
 @click.command()
 def scheduler() -> None:
     """Move delayed jobs to the queue when due and enqueue the periodic jobs in workers.cron."""
-    services = _services()
+    services = command_services()
     client = scheduler_redis(services.redis_url)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

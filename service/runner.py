@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import make_url
 
+from config.clock import local_today, now_utc
 from config.settings import Settings, load_settings
-from service.clock import local_today, now_utc
-from service.container import Services
-from service.demo import DEMO_PASSWORD, DEMO_STAFF, seed_demo
 from store import migrate
 from store.embedded_redis import EmbeddedRedis
+from usecases.bootstrap import Services
+from usecases.demo import DEMO_PASSWORD, DEMO_STAFF, seed_demo
 
 STOP_SECONDS = 10.0
 POLL_SECONDS = 0.2

@@ -2,9 +2,9 @@
 
 import gc
 
+from config.logging_setup import configure_logging
 from config.settings import load_settings
 from service.app import create_app
-from service.logging_setup import configure_logging
 
 _settings = load_settings()
 configure_logging(_settings.log_format)

@@ -28,8 +28,8 @@ import redis
 import requests
 from twilio.request_validator import RequestValidator
 
-from service.container import Services
 from simulator.emulator import Leg, ScriptError, SimulatedCall, StaffLeg, TwilioEmulator
+from usecases.bootstrap import Services
 
 log = logging.getLogger(__name__)
 

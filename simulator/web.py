@@ -21,13 +21,13 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from werkzeug.exceptions import NotFound
 
 from callflow.phone import InvalidNumber, normalise
+from config import clock
 from console.auth import current_session, current_staff, login_required, public
 from console.security import CsrfRefused, check_csrf
-from service import clock
-from service.app import services_of
-from service.demo import demo_rows
 from simulator.emulator import API_VERSION, new_sid
 from simulator.runtime import WITHHELD, Simulator, new_sim_id
+from usecases.bootstrap import services_of
+from usecases.demo import demo_rows
 
 simulator = Blueprint("simulator", __name__, url_prefix="/simulator",
                       template_folder=str(Path(__file__).parent.parent / "console" / "templates"))

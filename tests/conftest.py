@@ -14,12 +14,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from config.settings import load_settings
-from service.container import Services
-from service.staff import add_staff, hash_password
 from store import migrate
 from store.db import make_engine, transaction
 from store.embedded_redis import EmbeddedRedis
 from store.models import Base
+from usecases.bootstrap import Services
+from usecases.staff import add_staff, hash_password
 
 pytest_plugins = ["tests.support.twilio_fixtures"]
 
@@ -140,7 +140,7 @@ def staff(services, password_hash):
 
 
 class FrozenClock:
-    """A clock the tests move by hand; every module reads time through service.clock."""
+    """A clock the tests move by hand; every module reads time through config.clock."""
 
     def __init__(self, now: datetime):
         self.now = now
@@ -152,7 +152,7 @@ class FrozenClock:
 
 @pytest.fixture
 def clock(monkeypatch) -> FrozenClock:
-    """Freeze service.clock.now_utc at NOW (Tuesday 1 December 2026, 10:00 UTC)."""
+    """Freeze config.clock.now_utc at NOW (Tuesday 1 December 2026, 10:00 UTC)."""
     frozen = FrozenClock(NOW)
-    monkeypatch.setattr("service.clock.now_utc", lambda: frozen.now)
+    monkeypatch.setattr("config.clock.now_utc", lambda: frozen.now)
     return frozen

@@ -9,7 +9,7 @@ from pathlib import Path
 import phonenumbers
 
 from config import settings
-from service.demo import DEMO_STAFF, demo_rows
+from usecases.demo import DEMO_STAFF, demo_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 # Ofcom's numbers for drama (TV, radio, film): never allocated to anyone.
@@ -50,7 +50,7 @@ def test_no_real_organisation_in_the_demo_the_defaults_or_the_letters():
     texts = {
         "DEFAULT_WRITTEN_CONTACT": settings.DEFAULT_WRITTEN_CONTACT,
         **{str(p.relative_to(ROOT)): p.read_text()
-           for p in [ROOT / "README.md", ROOT / "service" / "demo.py",
+           for p in [ROOT / "README.md", ROOT / "usecases" / "demo.py",
                      *(ROOT / "config" / "templates").glob("*.txt")]},
     }
     assert [name for name, text in texts.items() if REAL_ORGANISATION.search(text)] == []

@@ -6,14 +6,14 @@ import logging
 
 import pytest
 
-from config.settings import SettingsError, load_settings
-from service.logging_setup import (
+from config.logging_setup import (
     MASK,
     call_sid_bound,
     configure_logging,
     mask_numbers,
     with_call_sid,
 )
+from config.settings import SettingsError, load_settings
 from tests.support.log_capture import captured_log
 
 SID = "CA" + "0123456789abcdef" * 2

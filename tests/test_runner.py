@@ -22,7 +22,7 @@ from rq import Worker
 from rq.cron import CronScheduler, get_cron_job_ids
 from rq.job import Job, JobStatus
 
-from service.container import QUEUE_NAME
+from usecases.bootstrap import QUEUE_NAME
 
 START_SECONDS = 60.0
 STOP_SECONDS = 20.0

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
-from tests.support.twilio_mock import TEST_ACCOUNT_SID, RecordingHttpClient, TwilioRest, free_port
-from workers.twilio_rest import (
+from store.twilio_rest import (
     BaseUrlHttpClient,
     TwilioRefused,
     TwilioUnavailable,
@@ -16,6 +15,7 @@ from workers.twilio_rest import (
     end_call,
     redirect_call,
 )
+from tests.support.twilio_mock import TEST_ACCOUNT_SID, RecordingHttpClient, TwilioRest, free_port
 
 ACCOUNT_PATH = f"/2010-04-01/Accounts/{TEST_ACCOUNT_SID}"
 CALL_SID = "CA" + "1" * 32

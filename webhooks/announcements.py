@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
 
-from service.app import services_of
+from usecases.bootstrap import services_of
 from webhooks import twiml
 from webhooks.signature import twilio_signed
 

@@ -17,13 +17,13 @@ from werkzeug.wsgi import get_content_length, get_input_stream
 
 from callflow.decision import Caller, Decision, Event, Leg, Outcome, decide
 from callflow.phone import caller_key
-from service import clock
-from service.centre import centre_for
-from service.container import Services
-from service.logging_setup import call_sid_bound
+from config import clock
+from config.centre import centre_for
+from config.logging_setup import call_sid_bound
 from store.call_events import Batch, Effect
 from store.circuit import CircuitOpen
 from store.lookup import CallerLookup
+from usecases.bootstrap import Services
 from webhooks import twilio_params as tp
 from webhooks.signature import MAX_WEBHOOK_BYTES, Refused, verified_form
 from webhooks.voice import CALL_SID_PATTERN, render_decision, trouble_twiml

@@ -13,7 +13,7 @@ from twilio.request_validator import RequestValidator, get_signature_algorithm
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
 
-from service.app import services_of
+from usecases.bootstrap import services_of
 from webhooks.twilio_params import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER
 
 MAX_WEBHOOK_BYTES = 16 * 1024

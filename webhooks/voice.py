@@ -19,12 +19,12 @@ from callflow.decision import (
     decide,
     voicemail_offers_emergency,
 )
+from config import clock
+from config.centre import centre_for
+from config.logging_setup import clear_call_sid, set_call_sid
 from config.settings import Settings
-from service import clock
-from service.app import services_of
-from service.centre import centre_for
-from service.logging_setup import clear_call_sid, set_call_sid
 from store.call_events import Batch, CallEventSink, Effect, live_call
+from usecases.bootstrap import services_of
 from webhooks import twilio_params as tp
 from webhooks import twiml
 from webhooks.signature import twilio_form, twilio_signed

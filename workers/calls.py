@@ -13,12 +13,12 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 
 from callflow.decision import Event, Leg, after_unanswered
-from service import clock
-from service.logging_setup import with_call_sid
+from config import clock
+from config.logging_setup import with_call_sid
+from store import twilio_rest
 from store.agent_pool import AgentPool, Availability, Claim
 from store.call_events import Batch, live_call, set_live
 from store.models import Staff
-from workers import twilio_rest
 from workers.context import services
 from workers.pump import job_id_for
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from functools import cache
 
-from config.settings import load_settings
-from service.container import Services
+from usecases.bootstrap import Services, bootstrap
 
 _override: Services | None = None
 
 
 @cache
 def _from_environment() -> Services:
-    return Services(load_settings())
+    return bootstrap()
 
 
 def services() -> Services:

@@ -3,7 +3,7 @@
 from rq import cron
 
 import workers.cron_upkeep  # noqa: F401  (nightly lapses, reviews and retention)
-from service.container import QUEUE_NAME
+from usecases.bootstrap import QUEUE_NAME
 from workers.pump import pump_events
 from workers.register_jobs import sync_routing_cache
 

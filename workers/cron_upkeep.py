@@ -2,7 +2,7 @@
 
 from rq import cron
 
-from service.container import QUEUE_NAME
+from usecases.bootstrap import QUEUE_NAME
 from workers.upkeep import record_lapses_job, retention_job, review_digest_job
 
 # Night-time, in the scheduler's local time: lapses first, so the digest and retention see them.

@@ -13,9 +13,9 @@ from datetime import timedelta
 import redis
 from rq import Queue, Retry
 
-from service import clock
-from service.clock import local_today
-from service.logging_setup import call_sid_bound
+from config import clock
+from config.clock import local_today
+from config.logging_setup import call_sid_bound
 from store.call_events import STREAM_KEY, Batch, Effect, drain_spool
 from store.call_log import CallLog
 from store.db import transaction

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.clock import local_today
+from config.clock import local_today
 from workers.context import services
 
 

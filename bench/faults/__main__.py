@@ -12,9 +12,9 @@ from pathlib import Path
 
 import bench.faults
 from bench.faults import Row
-from service.container import Services  # noqa: F401  (imports the service once, up front)
 from store import migrate
 from store.db import make_engine
+from usecases.bootstrap import Services  # noqa: F401  (imports the service once, up front)
 
 
 def scenarios() -> list[str]:

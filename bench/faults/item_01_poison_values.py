@@ -21,13 +21,13 @@ from twilio.request_validator import RequestValidator
 
 from bench.faults import Row
 from callflow.decision import Event
+from config.clock import local_today
 from config.settings import load_settings
 from service.app import create_app
-from service.clock import local_today
-from service.container import Services
 from store.call_events import STREAM_KEY, Batch
 from store.models import Call, DeadLetter
 from tests.faults.processes import RedisServer, ServiceProcess, service_env
+from usecases.bootstrap import Services
 
 CALLS = 300
 RATE = 20.0  # calls a second, steady: far above a housing association's contact centre

@@ -19,12 +19,12 @@ from twilio.request_validator import RequestValidator
 from bench.faults import Row
 from config.settings import load_settings
 from service.app import create_app
-from service.container import Services
-from service.staff import add_staff
 from store.agent_pool import AgentPool, Availability
 from store.call_events import live_call
 from store.db import transaction
 from tests.faults.processes import DurableRedisServer
+from usecases.bootstrap import Services
+from usecases.staff import add_staff
 from workers import pump
 from workers.calls import dispatch_to_pool
 from workers.context import use_services

@@ -17,8 +17,8 @@ from rq.job import Job, JobStatus
 
 from bench.faults import Row
 from bench.faults.item_03_redis_hung import settings_env
-from service.container import QUEUE_NAME
 from tests.faults.processes import RedisServer, ServiceProcess, wait_until
+from usecases.bootstrap import QUEUE_NAME
 
 JOBS = 5
 DELAY_SECONDS = 3

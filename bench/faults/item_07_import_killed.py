@@ -21,11 +21,11 @@ from bench.faults import Row
 from callflow.register import parse_entry
 from config.settings import load_settings
 from service.app import create_app
-from service.container import Services
-from service.staff import add_staff
 from store.db import transaction
 from store.models import RegisterEntry
 from tests.faults.processes import RedisServer, ServiceProcess, service_env, wait_until
+from usecases.bootstrap import Services
+from usecases.staff import add_staff
 
 NUMBERS = 20
 BASE = "https://callflow.test"

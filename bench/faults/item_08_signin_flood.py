@@ -20,10 +20,10 @@ from bench.faults import Row
 from bench.faults.item_03_redis_hung import answered_well, settings_env, start_web
 from config.settings import load_settings
 from console.security import EMAIL_REFUSE_AFTER
-from service.container import Services
-from service.staff import add_staff
 from store.db import transaction
 from tests.faults.processes import LOOPBACK, RedisServer, post_signed
+from usecases.bootstrap import Services
+from usecases.staff import add_staff
 
 GUESSES = 30
 CALLS = 150

@@ -25,10 +25,10 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from callflow.register import parse_entry
 from config.settings import DEV_TWILIO_AUTH_TOKEN
 from service.app import create_app
-from service.container import Services
-from service.demo import demo_rows
 from store.models import CallEvent
 from tests.conftest import NOW, TEST_PASSWORD, TODAY
+from usecases.bootstrap import Services
+from usecases.demo import demo_rows
 from workers import pump
 from workers.context import use_services
 

@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from service.notices import Notices
 from store.db import transaction
 from store.models import Incident, Proposal
 from tests.browser import workspace_fixtures
 from tests.browser.conftest import sign_in
 from tests.conftest import NOW, TEST_PASSWORD, TODAY
 from tests.workspace import add_call, add_entry
+from usecases.notices import Notices
 
 pytestmark = pytest.mark.browser
 

@@ -17,7 +17,7 @@ import pytest
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from service.app import create_app
-from service.container import Services
+from usecases.bootstrap import Services
 
 SCREENSHOTS = os.environ.get("CALLFLOW_SCREENSHOTS", "")
 

@@ -12,14 +12,14 @@ import pytest
 
 from callflow.decision import EMERGENCY_OFFER
 from callflow.register import parse_entry
-from service.centre import bank_holidays
+from config.centre import bank_holidays
 from simulator.emulator import TwilioEmulator
+from store import twilio_rest as rest_api
 from store.agent_pool import Availability
 from store.call_events import STREAM_KEY, drain_spool, live_call
 from store.embedded_redis import EmbeddedRedis
 from tests.support.call_driver import CallDriver
 from workers import pump
-from workers import twilio_rest as rest_api
 
 LONDON_TODAY = date(2026, 12, 1)
 OPEN = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)  # a Tuesday in GMT

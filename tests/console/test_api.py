@@ -13,14 +13,14 @@ from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 
 from console.tokens import issue_token
-from service.register_csv import import_register
 from store.agent_pool import AgentPool, Availability, Claim
 from store.call_events import STREAM_KEY, Batch, live_call, set_live
 from store.db import transaction
 from store.models import Call, Incident, Proposal, RegisterEntry
+from store.twilio_rest import BaseUrlHttpClient
 from tests.conftest import NOW, TODAY
 from tests.console import signed_in
-from workers.twilio_rest import BaseUrlHttpClient
+from usecases.register_csv import import_register
 
 BASE = "https://callflow.test"
 SID = "CA" + "1" * 32

@@ -11,11 +11,11 @@ from sqlalchemy import select
 
 from console import security
 from console.auth import disable_staff, login_required, public, restrict_blueprint, roles_required
-from console.cli import disable_command, token_command
 from console.security import CONTENT_SECURITY_POLICY
 from console.sessions import COOKIE_NAME, SESSION_KEY, _digest
 from console.tokens import hash_token, issue_token, revoke_token
 from service.app import create_app
+from service.cli import disable_command, token_command
 from store.agent_pool import AgentPool, Availability
 from store.db import transaction
 from store.models import ApiToken, Staff

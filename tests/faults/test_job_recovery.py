@@ -10,8 +10,8 @@ import redis
 from rq import Queue
 from rq.job import Job, JobStatus
 
-from service.container import QUEUE_NAME
 from tests.faults.processes import ServiceProcess, service_env, wait_until
+from usecases.bootstrap import QUEUE_NAME
 
 DELAY_SECONDS = 3
 # Far below the 61 s a dead worker's rq scheduler lock outlives it, and rq's 10-minute retry.

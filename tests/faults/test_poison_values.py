@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from callflow.decision import Event
+from config.clock import local_today
 from config.settings import load_settings
 from service.app import create_app
-from service.clock import local_today
 from store.call_events import STREAM_KEY, Batch
 from store.db import transaction
 from store.models import Call, DeadLetter, Staff

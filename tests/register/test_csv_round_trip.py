@@ -10,9 +10,9 @@ from sqlalchemy import delete, select
 
 from callflow.csv_cells import escape_cell, unescape_cell
 from callflow.register import COLUMNS, parse_entry
-from service.register_csv import ImportRefused, export_register, import_register
 from store.models import AuditRecord, EntryPhone, RegisterEntry
 from tests.conftest import NOW, TODAY
+from usecases.register_csv import ImportRefused, export_register, import_register
 
 
 def base_row(**changes):

@@ -6,10 +6,10 @@ import pytest
 import redis
 
 from callflow.register import parse_entry
-from service.register_csv import import_register
 from store import routing_cache
 from store.register import RegisterStore
 from tests.conftest import NOW, TODAY
+from usecases.register_csv import import_register
 
 NUMBER = "+447700900123"
 

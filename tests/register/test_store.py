@@ -10,13 +10,13 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from callflow.register import COLUMNS, parse_entry
-from service.register_csv import ImportRefused, export_register, import_register
 from store.embedded_redis import EmbeddedRedis
 from store.lookup import RegisterLookup
 from store.models import AuditRecord, RegisterEntry
 from store.redis_client import call_path_redis
 from store.routing_cache import RoutingCache
 from tests.conftest import NOW, TODAY
+from usecases.register_csv import ImportRefused, export_register, import_register
 
 HEADER = ("customer_ref,name,phone_numbers,categories,reason,written_only,call_windows,"
           "designated_contact,fallback,visits_by_appointment,closed_issues,staff_notes,"

@@ -19,12 +19,12 @@ from rq import SimpleWorker
 from sqlalchemy import select
 
 from service.app import create_app
-from service.container import Services
 from simulator.emulator import SimulatedCall, TwilioEmulator
 from store.agent_pool import AgentPool, Availability
 from store.call_events import STREAM_KEY
 from store.models import Call, CallEvent
 from tests.support.twilio_mock import RecordedRequest, TwilioRest
+from usecases.bootstrap import Services
 from workers import pump
 from workers.context import use_services
 
@@ -226,5 +226,5 @@ class CallDriver:
         return Counter(event.kind for event in self.call_log(call_sid)[1])
 
     def at(self, moment: datetime) -> None:
-        """Move the service's clock (webhooks and jobs read it through service.clock)."""
+        """Move the service's clock (webhooks and jobs read it through config.clock)."""
         self.clock.set(moment)

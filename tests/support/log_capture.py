@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from service.logging_setup import log_handler
+from config.logging_setup import log_handler
 
 
 class CapturedLog:

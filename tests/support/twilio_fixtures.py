@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from store.twilio_rest import build_client
 from tests.support.twilio_mock import (
     TEST_ACCOUNT_SID,
     TEST_AUTH_TOKEN,
@@ -15,7 +16,6 @@ from tests.support.twilio_mock import (
     RecordingHttpClient,
     TwilioRest,
 )
-from workers.twilio_rest import build_client
 
 
 @pytest.fixture(scope="session")

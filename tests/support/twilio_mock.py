@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from workers.twilio_rest import DEFAULT_TIMEOUT_SECONDS, BaseUrlHttpClient
+from store.twilio_rest import DEFAULT_TIMEOUT_SECONDS, BaseUrlHttpClient
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Twilio's own twilio-oai specs, as shipped (MIT) in this npm package's twilio-oai/spec/json/.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from store import twilio_rest as rest_api
 from store.agent_pool import AgentPool, Availability
 from store.call_events import Batch, live_call, set_live
 from workers import calls
-from workers import twilio_rest as rest_api
 from workers.context import use_services
 
 SID = "CA" + "4" * 32

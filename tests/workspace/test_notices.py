@@ -11,17 +11,17 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from callflow.register import EntryInvalid
-from service import notices as notices_module
-from service.notices import (
+from store.models import AuditRecord, Notice, RegisterEntry
+from tests.conftest import NOW, TODAY
+from tests.workspace import add_entry, post, text_of
+from usecases import notices as notices_module
+from usecases.notices import (
     DEFAULT_TEMPLATES,
     Notices,
     letter_pdf,
     render_letter,
     windows_text,
 )
-from store.models import AuditRecord, Notice, RegisterEntry
-from tests.conftest import NOW, TODAY
-from tests.workspace import add_entry, post, text_of
 
 
 def pdf_text(data: bytes) -> str:

@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import select
 
 from callflow.register import Category
-from service.notices import NoticeRefused, Notices
 from store.db import transaction
 from store.models import AuditRecord, Incident, Notice
 from tests.conftest import NOW, TODAY
 from tests.workspace import add_call, add_entry, post
+from usecases.notices import NoticeRefused, Notices
 
 THREAT = "threat_or_violence"
 CODE_IN_A_WORD = re.compile(r"[A-Za-z]_[A-Za-z]")
@@ -133,7 +133,7 @@ def test_a_lifted_entry_reads_as_lifted_and_its_unsent_notice_is_withdrawn(
 
 
 def test_a_lapsed_entrys_unsent_notice_is_withdrawn_once(services, staff):
-    from workers.upkeep import record_lapses
+    from usecases.upkeep import record_lapses
 
     add_entry(services, decided_on="2026-09-30", starts_on="2026-10-01", ends_on="2026-11-30",
               review_on="")

@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from callflow.register import parse_entry
-from console.workspace_cli import subject_access_command
-from service.notices import Notices
+from service.cli import subject_access_command
 from store.db import transaction
 from store.models import DeadLetter, Incident, Proposal
 from tests.conftest import NOW, TODAY
 from tests.workspace import add_call, add_entry, entry_form
+from usecases.notices import Notices
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ from rq import SimpleWorker
 from rq.cron import CronScheduler
 from sqlalchemy import func, select
 
-from service.notices import Notices
-from service.subject_access import subject_access
 from store.db import transaction
 from store.models import (
     AuditRecord,
@@ -24,6 +22,8 @@ from store.models import (
 )
 from tests.conftest import NOW, TODAY
 from tests.workspace import add_call, add_entry
+from usecases.notices import Notices
+from usecases.subject_access import subject_access
 from workers import upkeep
 from workers.context import use_services
 

@@ -1,4 +1,8 @@
-"""Wires settings to the database, Redis, the queue and the register, once per process."""
+"""The one bootstrap: settings wired to the database, Redis, the queue, Twilio and the register.
+
+Every process (web, worker, scheduler, pump, command line) builds its `Services` through
+`bootstrap()`; the entry points in `service/` decide only when.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import atexit
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any, Protocol
 
 import redis
 from rq import Queue
@@ -14,8 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from config.settings import Settings
-from service.register import RegisterService
+from config.settings import Settings, load_settings
 from store.call_events import CallEventSink
 from store.circuit import Circuit
 from store.db import make_engine, make_session_factory
@@ -23,7 +27,8 @@ from store.embedded_redis import EmbeddedRedis
 from store.lookup import RegisterLookup
 from store.redis_client import call_path_redis, worker_redis
 from store.routing_cache import RoutingCache
-from workers.twilio_rest import build_client
+from store.twilio_rest import build_client
+from usecases.register import RegisterService
 
 QUEUE_NAME = "callflow"
 
@@ -133,3 +138,19 @@ class Services:
         for name in ("redis", "worker_redis", "worker_redis_decoded"):
             if name in self.__dict__:
                 self.__dict__[name].close()
+
+
+def bootstrap(settings: Settings | None = None) -> Services:
+    """This process's services, from the given settings or the environment's."""
+    return Services(settings or load_settings())
+
+
+class HasExtensions(Protocol):
+    """A Flask app, as far as finding its services goes (the use cases do not import Flask)."""
+
+    extensions: dict[str, Any]
+
+
+def services_of(app: HasExtensions) -> Services:
+    """The services a web app was built with."""
+    return app.extensions["callflow"]

@@ -22,10 +22,10 @@ from callflow import words
 from callflow.register import CATEGORY_LABELS, Category, EntryInvalid, FieldError
 from callflow.schedule import DAY_NAMES, parse_schedule
 from config.settings import Settings
-from service.register import RegisterService
 from store.db import transaction
 from store.models import Notice, RegisterEntry, Staff
 from store.register import RegisterStore, fields_of
+from usecases.register import RegisterService
 
 KINDS = ("restriction", "warning")
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "config" / "templates"

@@ -20,9 +20,9 @@ from callflow.register import (
     entry_row,
     read_entry,
 )
-from service.register import RegisterService
 from store.db import transaction
 from store.register import RegisterStore, fields_of
+from usecases.register import RegisterService
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from functools import cache
 
 from alembic.script import ScriptDirectory
+from redis import RedisError
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.container import Services
 from store.migrate import MIGRATIONS
+from usecases.bootstrap import Services
 
 VERSION_TABLE = "alembic_version"
 DATABASE_DOWN = "The database cannot be reached."
@@ -42,8 +43,16 @@ def database_problems(engine: Engine) -> list[str]:
 
 def readiness_problems(services: Services) -> list[str]:
     """Everything that keeps this process from taking traffic; empty when ready."""
-    from service.app import redis_problems
-
     # The call path's engine: every wait on it is bounded, so the probe answers quickly.
     engine = services.call_path_sessions.kw["bind"]
     return database_problems(engine) + redis_problems(services)
+
+
+def redis_problems(services: Services) -> list[str]:
+    """Why Redis cannot be used now, in plain words; empty when it answers."""
+    try:
+        services.redis.ping()  # refused at once while the circuit breaker is open
+    except (RedisError, OSError):
+        return ["Redis cannot be reached. Calls are still answered, using the register in the "
+                "database, and call events wait on disk until Redis is back."]
+    return []

@@ -7,10 +7,10 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 
 from callflow.register import parse_entry
-from service.register import RegisterService
-from service.staff import add_staff
 from store.db import transaction
 from store.models import Staff
+from usecases.register import RegisterService
+from usecases.staff import add_staff
 
 DEMO_PASSWORD = "callflow-demo-password"
 

@@ -1,0 +1,1 @@
+"""Use cases: what callflow does for a caller, an agent, a manager or a job, over the adapters."""
