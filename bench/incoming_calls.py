@@ -1054,7 +1054,7 @@ PROFILE_FUNCTIONS = (
     ("      _effects()", "webhooks/incoming.py", "_effects"),
     ("      register check + record (emit_unless_listed)", "store/call_events.py",
      "emit_unless_listed"),
-    ("      restriction from the cached value", "store/lookup.py", "from_cached"),
+    ("      restriction from the cached value", "store/lookup.py", "answer"),
     ("      second round trip (emit)", "store/call_events.py", "emit"),
     ("        Batch.encode (JSON)", "store/call_events.py", "encode"),
     ("        Redis script calls (EVALSHA)", "redis/commands/core.py", "__call__"),

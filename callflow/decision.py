@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, tzinfo
 from enum import StrEnum
 
+from callflow import events
+from callflow.effects import CallEffect, DialPerson, DialPool, Leg
+from callflow.events import Event, EventKind
 from callflow.register import Restriction
 from callflow.schedule import WeeklySchedule, current_opening, next_opening, parse_schedule
 from callflow.speech import spoken_next_start, spoken_opening
@@ -72,16 +75,6 @@ class Caller:
 
 
 @dataclass(frozen=True)
-class Event:
-    """Something to record in the call log; key is unique within the call, so it lands once."""
-
-    kind: str
-    key: str
-    at: datetime
-    detail: dict[str, object] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class Decision:
     """What to do with the call, what to tell the caller, and what to record."""
 
@@ -93,6 +86,7 @@ class Decision:
     fallback_staff_id: int | None = None
     fallback_voicemail: bool = False
     events: tuple[Event, ...] = ()
+    effects: tuple[CallEffect, ...] = ()  # who to ring first, for a caller put through
 
     @property
     def connects(self) -> bool:
@@ -103,25 +97,34 @@ class Decision:
 def decide(caller: Caller, centre: Centre, now: datetime, digits: str = "") -> Decision:
     """Decide what happens to a call; the caller's key presses so far are in digits."""
     decision = _decide(caller, centre, now, digits)
-    events: list[Event] = []
+    recorded: list[Event] = []
     if not digits:
         restriction = caller.restriction
-        events += [
-            Event("received", "received", now,
-                  {"from": caller.number, "to": caller.called, "withheld": caller.withheld}),
-            Event("lookup", "lookup", now, {
-                "source": caller.lookup_source, "failed": caller.lookup_failed,
-                "entry_id": restriction.entry_id if restriction else None,
-            }),
+        recorded += [
+            events.received(now, caller.number, caller.called, caller.withheld),
+            events.looked_up(now, caller.lookup_source, caller.lookup_failed,
+                             restriction.entry_id if restriction else None),
         ]
     detail: dict[str, object] = {"outcome": decision.outcome.value, "reason": decision.reason}
     if decision.staff_id is not None:
         detail["staff_id"] = decision.staff_id
     if decision.outcome is Outcome.EMERGENCY:
-        events.append(Event("emergency", "emergency", now, detail))
+        recorded.append(Event(EventKind.EMERGENCY, "emergency", now, detail))
     else:
-        events.append(Event("decision", f"menu:{digits}" if digits else "decision", now, detail))
-    return replace(decision, events=tuple(events))
+        recorded.append(Event(EventKind.DECISION, f"menu:{digits}" if digits else "decision",
+                              now, detail))
+    return replace(decision, events=tuple(recorded), effects=_first_ring(decision))
+
+
+_RING_THE_POOL = (DialPool(0),)
+
+
+def _first_ring(decision: Decision) -> tuple[CallEffect, ...]:
+    if not decision.connects:
+        return ()
+    if decision.outcome is Outcome.DESIGNATED_CONTACT and decision.staff_id is not None:
+        return (DialPerson(decision.staff_id, Leg.DESIGNATED),)
+    return _RING_THE_POOL
 
 
 def _decide(caller: Caller, centre: Centre, now: datetime, digits: str) -> Decision:
@@ -218,32 +221,6 @@ EMERGENCY_OFFER = (
     "If you are reporting an emergency repair, such as a gas or water leak, flooding, "
     "or loss of heating or power, press 1 now."
 )
-
-
-class Leg(StrEnum):
-    """Why a member of staff was dialled into a caller's conference."""
-
-    POOL = "pool"
-    DESIGNATED = "designated"
-    FALLBACK = "fallback"
-
-
-@dataclass(frozen=True)
-class NextStep:
-    """What follows a staff leg that nobody answered."""
-
-    action: str  # "pool": try the next agent; "dial": ring staff_id; "voicemail"
-    staff_id: int | None = None
-
-
-def after_unanswered(leg: Leg, fallback_staff_id: int | None) -> NextStep:
-    """The next step when a dialled member of staff does not answer, is busy, or fails."""
-    if leg is Leg.POOL:
-        return NextStep("pool")
-    if leg is Leg.DESIGNATED and fallback_staff_id is not None:
-        return NextStep("dial", fallback_staff_id)
-    # policy 4.1: when every person has been tried, voicemail keeps a form of contact.
-    return NextStep("voicemail")
 
 
 def voicemail_offers_emergency(restricted: bool, centre: Centre) -> bool:

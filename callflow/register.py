@@ -10,6 +10,8 @@ from enum import StrEnum
 
 from callflow.phone import InvalidNumber, normalise
 from callflow.plain_text import untypeable
+from callflow.review_dates import DEFAULT_MAX_REVIEW_MONTHS, review_date_problem
+from callflow.roles import Capability, may
 from callflow.schedule import ScheduleError, parse_schedule
 
 
@@ -343,6 +345,12 @@ def read_entry(row: Mapping[str, str]) -> tuple[EntryFields, list[FieldError]]:
         for name_ in LIFT_COLUMNS:
             if name_ not in lift_given and name_ not in unusable:
                 errors.append(FieldError(name_, "is required when an entry was lifted"))
+    # Every restriction has a review date: a review_on given blank is refused (a source
+    # without the column at all, such as an older export, is judged by check_entry alone).
+    if "review_on" in row and not text("review_on") and not lift_given and (
+            "review_on" not in unusable):
+        errors.append(FieldError("review_on", "is required: every restriction has a date by "
+                                              "which it is reviewed"))
 
     return EntryFields(
         customer_ref=customer_ref,
@@ -374,10 +382,14 @@ def check_entry(
     staff_roles: Mapping[str, str],
     number_holders: Mapping[str, str],
     unreadable: Iterable[str] = (),
+    max_review_months: int = DEFAULT_MAX_REVIEW_MONTHS,
+    last_reviewed_on: date | None = None,
 ) -> list[FieldError]:
     """The register's rules; staff_roles maps email to role, number_holders E.164 to another ref.
 
     A rule that reads a field named in unreadable (one read_entry could not read) is skipped.
+    A restriction in force is reviewed at most max_review_months after it starts or was last
+    reviewed (last_reviewed_on, the day of the entry's latest recorded review).
     """
     errors: list[FieldError] = []
     bad = set(unreadable)
@@ -392,12 +404,20 @@ def check_entry(
     if readable("starts_on", "ends_on") and fields.ends_on <= fields.starts_on:
         errors.append(
             FieldError("ends_on", "must be after the start date (policy 5.1: say how long)"))
+    # A review date is judged only against a valid period (a bad end date is its own error).
     if (
         readable("review_on", "starts_on", "ends_on")
         and fields.review_on
+        and fields.starts_on < fields.ends_on
         and not fields.starts_on <= fields.review_on <= fields.ends_on
     ):
         errors.append(FieldError("review_on", "must fall between the start and end dates"))
+    elif readable("review_on", "starts_on", "ends_on") and fields.review_on and (
+            fields.lifted_at is None and fields.starts_on < fields.ends_on):
+        late = review_date_problem(fields.starts_on, fields.ends_on, fields.review_on,
+                                   max_review_months, last_reviewed_on)
+        if late:
+            errors.append(FieldError("review_on", late))
     if readable("decided_on", "starts_on") and fields.decided_on > fields.starts_on:
         errors.append(FieldError("decided_on", "must not be after the start date"))
 
@@ -422,7 +442,7 @@ def check_entry(
     if (
         readable("decided_by")
         and fields.decided_by
-        and staff_roles.get(fields.decided_by) != "manager"
+        and not may(staff_roles.get(fields.decided_by), Capability.DECIDE_RESTRICTIONS)
     ):
         role = staff_roles.get(fields.decided_by)
         article = "an" if (role or " ")[0] in "aeiou" else "a"

@@ -10,17 +10,19 @@ import re
 from collections.abc import Mapping
 from datetime import date, datetime, time, tzinfo
 
+from callflow.ending import EndReason
 from callflow.register import CATEGORY_LABELS, FIELD_LABELS, Category
+from callflow.roles import Role
 
-ROLE_LABELS = {
-    "agent": "agent",
-    "supervisor": "supervisor",
-    "manager": "manager",
-    "admin": "administrator",
+ROLE_LABELS: dict[str, str] = {
+    Role.AGENT: "agent",
+    Role.SUPERVISOR: "supervisor",
+    Role.MANAGER: "manager",
+    Role.ADMIN: "administrator",
 }
 
 _POLICY_REF = re.compile(r"\s*\(\d+\.\d+\)$")
-THREAT = "threat_or_violence"
+THREAT = EndReason.THREAT_OR_VIOLENCE
 
 # Why a call was ended or an incident raised: a register category, or threats or violence.
 REASON_LABELS: dict[str, str] = {

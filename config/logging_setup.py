@@ -14,13 +14,14 @@ from typing import IO, ParamSpec, TypeVar
 
 from pythonjsonlogger.json import JsonFormatter
 
+from callflow.call_state import CALL_SID_PATTERN
+
 LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(call_tag)s: %(message)s"
 JSON_FIELDS = "{asctime}{levelname}{name}{message}{call_sid}"
 MASK = "[number]"
 
 _call_sid: ContextVar[str | None] = ContextVar("callflow_call_sid", default=None)
-_CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 # E.164 (+44…) or an international 00 prefix, with the spaces or dashes people write, and UK
 # national numbers (0 then 9 or 10 digits, spaces allowed; not dashes, so that 01-12-2026 10 is
 # left alone); never digits inside a longer word such as a CallSid.
@@ -39,7 +40,7 @@ def current_call_sid() -> str | None:
 
 def set_call_sid(sid: object) -> None:
     """Mark what follows in this request or job as about this call (ignored unless a CallSid)."""
-    if isinstance(sid, str) and _CALL_SID.match(sid):
+    if isinstance(sid, str) and CALL_SID_PATTERN.match(sid):
         _call_sid.set(sid)
 
 
@@ -51,7 +52,7 @@ def clear_call_sid() -> None:
 @contextmanager
 def call_sid_bound(sid: object) -> Iterator[None]:
     """Within the block, records carry this call SID; the previous one is restored after."""
-    token = _call_sid.set(sid if isinstance(sid, str) and _CALL_SID.match(sid) else None)
+    token = _call_sid.set(sid if isinstance(sid, str) and CALL_SID_PATTERN.match(sid) else None)
     try:
         yield
     finally:

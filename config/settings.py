@@ -65,6 +65,12 @@ class Settings:
     closing_text: str = DEFAULT_CLOSING
     notice_templates: Path | None = None
     retention_days: int = 730
+    # Reviews and appeals (policy 5.1, 5.2): the latest a review may fall after a restriction
+    # starts or was last reviewed; days unreviewed after its review date before it lapses
+    # (0: never); calendar days to decide an appeal.
+    review_max_months: int = 6
+    lapse_unreviewed_after_days: int = 0
+    appeal_decide_within_days: int = 28
     repeat_calls_per_day: int = 5
     repeat_calls_per_week: int = 15
     session_idle_minutes: int = 30
@@ -72,6 +78,11 @@ class Settings:
     simulator_enabled: bool = True
     trusted_proxies: int = 0
     log_format: str = "text"
+    # Time to recover after an abusive call (policy 4.5): minutes off the queue (0: none), and
+    # whether the agent may come back early; days a number's abusive call warns colleagues.
+    recovery_minutes: int = 5
+    recovery_early_return: bool = False
+    abuse_memory_days: int = 30
 
     @property
     def tz(self) -> ZoneInfo:
@@ -220,6 +231,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         notice_templates=Path(get("CALLFLOW_NOTICE_TEMPLATES")) if get(
             "CALLFLOW_NOTICE_TEMPLATES") else None,
         retention_days=_int(get("CALLFLOW_RETENTION_DAYS", "730"), "CALLFLOW_RETENTION_DAYS", 30),
+        review_max_months=_int(
+            get("CALLFLOW_REVIEW_MAX_MONTHS", "6"), "CALLFLOW_REVIEW_MAX_MONTHS", 1, maximum=24
+        ),
+        lapse_unreviewed_after_days=_int(
+            get("CALLFLOW_LAPSE_UNREVIEWED_AFTER_DAYS", "0"),
+            "CALLFLOW_LAPSE_UNREVIEWED_AFTER_DAYS", 0,
+        ),
+        appeal_decide_within_days=_int(
+            get("CALLFLOW_APPEAL_DECIDE_WITHIN_DAYS", "28"), "CALLFLOW_APPEAL_DECIDE_WITHIN_DAYS",
+            1, maximum=365,
+        ),
         repeat_calls_per_day=_int(
             get("CALLFLOW_REPEAT_CALLS_PER_DAY", "5"), "CALLFLOW_REPEAT_CALLS_PER_DAY", 1
         ),
@@ -237,6 +259,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         trusted_proxies=_int(
             get("CALLFLOW_TRUSTED_PROXIES", "0"), "CALLFLOW_TRUSTED_PROXIES", 0, maximum=5
+        ),
+        recovery_minutes=_int(
+            get("CALLFLOW_RECOVERY_MINUTES", "5"), "CALLFLOW_RECOVERY_MINUTES", 0, maximum=60
+        ),
+        recovery_early_return=_flag(
+            get("CALLFLOW_RECOVERY_EARLY_RETURN", "no"), "CALLFLOW_RECOVERY_EARLY_RETURN"
+        ),
+        abuse_memory_days=_int(
+            get("CALLFLOW_ABUSE_MEMORY_DAYS", "30"), "CALLFLOW_ABUSE_MEMORY_DAYS", 0, maximum=730
         ),
     )
     try:

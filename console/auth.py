@@ -26,6 +26,7 @@ from flask import (
 )
 from sqlalchemy import func, select
 
+from callflow.roles import Capability, Role, may, roles_with
 from config import clock
 from console.security import (
     CsrfRefused,
@@ -41,7 +42,7 @@ from console.sessions import COOKIE_NAME, ServerSession, SessionStore
 from console.tokens import revoke_tokens, verify_token
 from store.agent_pool import AgentPool, Availability
 from store.db import transaction
-from store.models import ROLES, Staff
+from store.models import Staff
 from usecases.bootstrap import Services, services_of
 from usecases.staff import verify_password
 
@@ -50,7 +51,6 @@ log = logging.getLogger(__name__)
 auth = Blueprint("auth", __name__, template_folder="templates")
 
 BAD_CREDENTIALS = "Email or password is not right"
-SUPERVISORS = ("supervisor", "manager", "admin")
 MAX_PASSWORD_CHARS = 1024
 # Endpoints outside any blueprint that anyone may reach.
 PUBLIC_ENDPOINTS = frozenset({"static", "static_console", "healthz", "readyz"})
@@ -196,12 +196,18 @@ def public(view: View) -> View:
     return _mark(view, Access(public=True))
 
 
+def _known(roles: tuple[str, ...]) -> tuple[str, ...]:
+    """The roles as given, or ValueError naming any the staff table cannot hold."""
+    names = tuple(role.value for role in Role)
+    unknown = [r for r in roles if r not in names]
+    if unknown:
+        raise ValueError(f"unknown roles {unknown}; use {names}")
+    return roles
+
+
 def roles_required(*roles: str) -> Callable[[View], View]:
     """Allow only signed-in staff with one of these roles (none given: any signed-in staff)."""
-    unknown = [r for r in roles if r not in ROLES]
-    if unknown:
-        raise ValueError(f"unknown roles {unknown}; use {ROLES}")
-    access = Access(roles=tuple(roles) or None)
+    access = Access(roles=_known(roles) or None)
 
     def decorate(view: View) -> View:
         @wraps(view)
@@ -214,6 +220,11 @@ def roles_required(*roles: str) -> Callable[[View], View]:
     return decorate
 
 
+def requires(capability: Capability) -> Callable[[View], View]:
+    """Allow only signed-in staff whose role has `capability`."""
+    return roles_required(*roles_with(capability))
+
+
 def login_required(view: View) -> View:
     """Allow any signed-in staff member."""
     return roles_required()(view)
@@ -221,10 +232,7 @@ def login_required(view: View) -> View:
 
 def restrict_blueprint(blueprint: Blueprint, *roles: str) -> None:
     """Give every view of a blueprint a rule (none given: any signed-in staff); views' own win."""
-    unknown = [r for r in roles if r not in ROLES]
-    if unknown:
-        raise ValueError(f"unknown roles {unknown}; use {ROLES}")
-    _blueprint_access[blueprint.name] = Access(roles=tuple(roles) or None)
+    _blueprint_access[blueprint.name] = Access(roles=_known(roles) or None)
 
 
 def _access_for_request() -> Access | None:
@@ -276,6 +284,9 @@ def _template_globals() -> dict[str, Any]:
         # Templates rendered outside a request (letters, emails) have nobody signed in.
         "staff": current_staff() if has_request_context() else None,
         "simulator_enabled": _services().settings.simulator_enabled,
+        # Role checks in templates go through the core's table: may(staff.role, Capability.X).
+        "may": may,
+        "Capability": Capability,
     }
 
 
@@ -290,7 +301,7 @@ def _configure(state) -> None:
 
 def home_for(staff: Staff) -> str:
     """Where a staff member lands after signing in."""
-    return "/console" if staff.role in ("agent", "supervisor") else "/workspace/calls"
+    return "/console" if may(staff.role, Capability.TAKE_CALLS) else "/workspace/calls"
 
 
 def _safe_next(value: str | None) -> str | None:

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, render_template
 from sqlalchemy import select
 
 from callflow import words
+from callflow.roles import Capability, may, roles_with
 from console.auth import current_staff, restrict_blueprint
 from store.dead_letters import DeadLetters, plain_reason
 from store.models import Call
@@ -17,7 +18,7 @@ from usecases.bootstrap import services_of
 
 dead_letters = Blueprint("dead_letters", __name__, url_prefix="/workspace",
                          template_folder="templates")
-restrict_blueprint(dead_letters, "supervisor", "manager", "admin")
+restrict_blueprint(dead_letters, *roles_with(Capability.REVIEW_CALLS))
 
 SHOWN = 500
 
@@ -41,6 +42,7 @@ def listing() -> Response:
              "reason": plain_reason(letter.error_type), "attempts": letter.attempts}
             for letter in letters]
     staff = current_staff()
+    decides = staff is not None and may(staff.role, Capability.DECIDE_RESTRICTIONS)
     html = render_template("workspace/dead_letters.html", rows=rows, total=total,
-                           is_manager=bool(staff and staff.role == "manager"))
+                           is_manager=decides)
     return Response(html, mimetype="text/html")

@@ -4,10 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-CALL_SID = {"type": "string", "pattern": "^CA[0-9a-fA-F]{32}$", "example": "CA" + "0" * 32}
-END_REASONS = ["aggressive_abusive", "unreasonable_demands", "unreasonable_persistence",
-               "threat_or_violence"]
-CATEGORIES = END_REASONS[:3]
+from callflow import ending
+from callflow.call_state import CALL_SID_PATTERN
+from callflow.ending import EndReason, EndRefusal
+from callflow.register import Category
+from callflow.roles import Role
+from store.agent_pool import Availability
+
+CALL_SID = {"type": "string", "pattern": CALL_SID_PATTERN.pattern, "example": "CA" + "0" * 32}
+# The enums come from the core, so the document names exactly what the API accepts.
+END_REASONS = [reason.value for reason in ending.END_REASONS]
+WRAP_UP_REASONS = [reason.value for reason in ending.WRAP_UP_REASONS]
+CATEGORIES = [category.value for category in Category]
+ROLES = [role.value for role in Role]
+AVAILABILITIES = [state.value for state in Availability]
+ABUSE_REASONS = [reason.value for reason in ending.END_REASONS
+                 if reason in ending.ABUSE_REASONS]
+# Time to recover after an abusive call, as GET /api/me and the supervisors' list give it.
+TIME_LEFT = {
+    "until": {"type": "string", "format": "date-time"},
+    "until_text": {"type": "string", "example": "10:05am",
+                   "description": "When it ends, in the centre's time, as people read it."},
+    "seconds_left": {"type": "integer", "minimum": 0},
+    "time_left_text": {"type": "string", "example": "4 minutes 5 seconds"},
+}
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -73,9 +93,20 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                 "responses": {
                     "200": _ok("Changed.", "Me"), **COMMON,
                     "409": _error("On a call: available only once it ends; or the reason for a "
-                                  "call ended in one click is still owed (`wrap_up` in Me)."),
+                                  "call ended in one click is still owed (`wrap_up` in Me); or "
+                                  "recovering after an abusive call (`recovery` in Me) where "
+                                  "the centre does not allow coming back early "
+                                  "(CALLFLOW_RECOVERY_EARLY_RETURN)."),
                     "422": _error("Not `available` or `away`."),
                 },
+            }},
+            "/api/staff/recovering": {"get": {
+                "summary": "Who is taking time to recover after an abusive call (supervisors).",
+                "description": (
+                    "After a call is ended for abuse or threats (by the agent, or as wrap-up) "
+                    "the member of staff on it is offered no call for CALLFLOW_RECOVERY_MINUTES."
+                ),
+                "responses": {"200": _ok("Soonest back first.", "Recovering"), **COMMON},
             }},
             "/api/calls/current": {"get": {
                 "summary": "The live call of the signed-in member of staff.",
@@ -105,14 +136,14 @@ def openapi_document(server_url: str) -> dict[str, Any]:
             "/api/calls/{CallSid}/end": {"post": {
                 "summary": "End the call (policy 4.5; threats 4.3): one click once warned.",
                 "description": (
-                    "Refused with 409 `warn before ending` unless a warning was given on this "
-                    "call, except for `threat_or_violence`, which ends the call at once and "
-                    "opens an incident for a manager. Otherwise the caller hears the closing "
-                    "statement and the call ends. Without a `reason` (or with an empty body) "
-                    "the call ends at once and its reason is owed as wrap-up: the member of "
-                    "staff on the call is in `wrap-up` availability and is offered no call "
-                    "until `POST /api/calls/{CallSid}/wrap-up` gives it. Logged with who, when "
-                    "and why." + IDEMPOTENCY
+                    f"Refused with 409 `{EndRefusal.NOT_WARNED}` unless a warning was given on "
+                    f"this call, except for `{EndReason.THREAT_OR_VIOLENCE}`, which ends the "
+                    "call at once and opens an incident for a manager. Otherwise the caller "
+                    "hears the closing statement and the call ends. Without a `reason` (or "
+                    "with an empty body) the call ends at once and its reason is owed as "
+                    "wrap-up: the member of staff on the call is in `wrap-up` availability and "
+                    "is offered no call until `POST /api/calls/{CallSid}/wrap-up` gives it. "
+                    "Logged with who, when and why." + IDEMPOTENCY
                 ),
                 "parameters": [SID_PARAMETER],
                 "requestBody": _body("EndCall", required=False),
@@ -165,19 +196,29 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                         "id": {"type": "integer"}, "email": {"type": "string"},
                         "name": {"type": "string"},
                         "role": {"type": "string",
-                                 "enum": ["agent", "supervisor", "manager", "admin"]},
+                                 "enum": ROLES},
                         "client_identity": {"type": "string", "nullable": True}}},
-                    "availability": {"type": "string",
-                                     "enum": ["available", "busy", "away", "wrap-up"]},
+                    "availability": {"type": "string", "enum": AVAILABILITIES},
                     "current_call": {"type": "string", "nullable": True},
                     "wrap_up": {"type": "object", "nullable": True,
                                 "description": "The call whose reason is still owed.",
                                 "properties": {"call_sid": CALL_SID}},
+                    "recovery": {"type": "object", "nullable": True,
+                                 "description": "Time to recover after an abusive call: no "
+                                                "calls until it is over.",
+                                 "properties": {**TIME_LEFT, "early_return": {
+                                     "type": "boolean",
+                                     "description": "Whether they may choose available "
+                                                    "before it is over."}}},
                     "csrf_token": {"type": "string",
                                    "description": "Only when signed in with the cookie."}}},
                 "AvailabilityChange": {"type": "object", "required": ["availability"],
                                        "properties": {"availability": {
                                            "type": "string", "enum": ["available", "away"]}}},
+                "Recovering": {"type": "object", "properties": {"recovering": {
+                    "type": "array", "items": {"type": "object", "properties": {
+                        "staff_id": {"type": "integer"}, "name": {"type": "string"},
+                        **TIME_LEFT}}}}},
                 "CurrentCall": {"type": "object", "properties": {"call": {
                     "nullable": True, "allOf": [{"$ref": "#/components/schemas/LiveCall"}]}}},
                 "LiveCall": {"type": "object", "properties": {
@@ -199,7 +240,20 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                         "name": {"type": "string", "nullable": True},
                         "reference": {"type": "string"}}},
                     "person_of_interest": {"nullable": True, "allOf": [
-                        {"$ref": "#/components/schemas/PersonOfInterest"}]}}},
+                        {"$ref": "#/components/schemas/PersonOfInterest"}]},
+                    "last_ended_for_abuse": {
+                        "type": "object", "nullable": True,
+                        "description": (
+                            "This number's last call ended for abuse or threats, within "
+                            "CALLFLOW_ABUSE_MEMORY_DAYS, whether or not it is on the register "
+                            "(policy 5.2)."),
+                        "properties": {
+                            "when": {"type": "string", "example": "Sun 29 Nov 2026, 10am"},
+                            "reason": {"type": "string",
+                                       "example": "Threat or violence (4.3)"},
+                            "reason_text": {"type": "string", "example": "threats or violence"},
+                            "reason_code": {"type": "string", "enum": ABUSE_REASONS},
+                            "call_sid": CALL_SID}}}},
                 "PersonOfInterest": {"type": "object", "properties": {
                     "flag": {"type": "boolean"},
                     "categories": {"type": "array", "items": {"type": "object", "properties": {
@@ -234,13 +288,19 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                     "closing_statement": {"type": "boolean"},
                     "wrap_up_owed": {"type": "boolean"},
                     "incident_id": {"type": "integer", "nullable": True},
+                    "recovery_until": {"type": "string", "format": "date-time",
+                                       "nullable": True,
+                                       "description": "Ended for abuse or threats: the agent "
+                                                      "on the call recovers until then."},
                     "at": {"type": "string", "format": "date-time"}}},
                 "WrapUp": {"type": "object", "required": ["reason"], "properties": {
-                    "reason": {"type": "string", "enum": CATEGORIES},
+                    "reason": {"type": "string", "enum": WRAP_UP_REASONS},
                     "note": {"type": "string", "maxLength": 2000}}},
                 "WrapUpRecorded": {"type": "object", "properties": {
-                    "call_sid": CALL_SID, "reason": {"type": "string", "enum": CATEGORIES},
+                    "call_sid": CALL_SID, "reason": {"type": "string", "enum": WRAP_UP_REASONS},
                     "note": {"type": "string"},
+                    "recovery_until": {"type": "string", "format": "date-time",
+                                       "nullable": True},
                     "at": {"type": "string", "format": "date-time"}}},
                 "IncidentReport": {"type": "object", "required": ["category"], "properties": {
                     "category": {"type": "string", "enum": END_REASONS},

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, Response, current_app, jsonify, render_template
 
+from callflow.call_state import CallState
+from callflow.ending import INCIDENT_MENU, WRAP_UP_REASONS, EndReason, EndRefusal
 from callflow.register import CATEGORY_LABELS, Category
-from console.auth import current_staff, roles_required
+from callflow.roles import Capability
+from console.auth import current_staff, requires
 from console.voice import VoiceNotConfigured, voice_token
 from usecases.bootstrap import services_of
 
 pages = Blueprint("pages", __name__, template_folder="templates")
 
-THREAT = "threat_or_violence"
-INCIDENT_CATEGORIES = (
-    (THREAT, "Threat or violence (4.3)"),
-    *((category.value, CATEGORY_LABELS[category]) for category in Category),
-)
-
 
 @pages.get("/console")
-@roles_required("agent", "supervisor")
+@requires(Capability.TAKE_CALLS)
 def console() -> str:
     """The agent's console: availability, the live call, warn, end, report, propose."""
     settings = services_of(current_app).settings
@@ -29,14 +28,19 @@ def console() -> str:
     return render_template(
         "console.html",
         phone=phone,
-        incident_categories=INCIDENT_CATEGORIES,
+        # The reasons and their labels come from the core, so the page never spells them.
+        incident_categories=[(r.value, r.label) for r in INCIDENT_MENU],
+        wrap_up_reasons=[(r.value, r.label) for r in WRAP_UP_REASONS],
+        threat_reason=EndReason.THREAT_OR_VIOLENCE.value,
+        not_warned=EndRefusal.NOT_WARNED.value,
+        call_states=json.dumps({state.name: state.value for state in CallState}),
         register_categories=[(c.value, CATEGORY_LABELS[c]) for c in Category],
         warning_text=settings.warning_text,
     )
 
 
 @pages.get("/console/voice-token")
-@roles_required("agent", "supervisor")
+@requires(Capability.TAKE_CALLS)
 def token() -> Response:
     """A short-lived Twilio access token (VoiceGrant) for the agent's client identity."""
     settings = services_of(current_app).settings

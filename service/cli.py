@@ -11,8 +11,11 @@ from sqlalchemy import func, select
 from tqdm import tqdm
 
 from callflow import words
+from callflow.appeals import AppealOutcome, Channel
 from callflow.phone import display
-from callflow.register import CATEGORY_LABELS, Category, entry_status
+from callflow.register import CATEGORY_LABELS, Category, EntryInvalid, entry_status, parse_date
+from callflow.reviews import ReviewDecision, ReviewOutcome
+from callflow.roles import Role
 from config.clock import local_today, now_utc
 from console.auth import disable_staff
 from console.tokens import issue_token
@@ -22,8 +25,10 @@ from store import migrate
 from store.db import transaction
 from store.models import Staff
 from store.register import RegisterStore, arrangements_text, fields_of
+from usecases.appeals import decide_appeal, record_appeal
 from usecases.bootstrap import Services
 from usecases.register_csv import ImportRefused, export_register, import_register
+from usecases.reviews import record_review
 from usecases.staff import StaffInvalid, add_staff
 from usecases.subject_access import subject_access
 
@@ -170,6 +175,93 @@ def register_lift(customer_ref: str, manager: str, reason: str) -> None:
     click.echo(f"{customer_ref} lifted")
 
 
+def _refused(error: Exception) -> click.ClickException:
+    """A register refusal as the command line says it: each problem on its own line."""
+    if isinstance(error, EntryInvalid):
+        return click.ClickException("\n".join(
+            f"{OPTION_NAMES.get(e.field, e.field)}: {e.message}" for e in error.errors))
+    return click.ClickException(str(error))
+
+
+# The field a rule names, as the option that sets it on the command line.
+OPTION_NAMES = {"review_on": "--next-review", "received_on": "--received",
+                "reasons": "--reasons", "outcome": "--outcome", "channel": "--channel",
+                "grounds": "--grounds"}
+
+
+@register.command("review")
+@click.argument("customer_ref")
+@click.option("--by", "manager", required=True, help="The manager who reviewed it (email).")
+@click.option("--outcome", required=True, type=click.Choice([o.value for o in ReviewOutcome]),
+              help="continue (with --next-review), vary (then edit the entry) or lift.")
+@click.option("--reasons", required=True, help="Why; the customer's letter says so.")
+@click.option("--next-review", default="", help="The next review date (not when lifting).")
+def register_review(customer_ref: str, manager: str, outcome: str, reasons: str,
+                    next_review: str) -> None:
+    """Record a review of an entry and produce the outcome letter."""
+    s = services()
+    now = now_utc()
+    try:
+        next_on = parse_date(next_review) if next_review else None
+    except ValueError as error:
+        raise click.ClickException(f"--next-review: {error}") from None
+    try:
+        recorded = record_review(s.register, s.settings, customer_ref, manager, ReviewDecision(
+            ReviewOutcome(outcome), reasons, next_on), now, local_today(s.settings.tz, now))
+    except (LookupError, PermissionError, ValueError) as error:
+        raise _refused(error) from None
+    click.echo(f"{customer_ref}: review recorded ({recorded.outcome.label.lower()}); "
+               f"outcome letter {recorded.letter_id} produced")
+    if recorded.outcome is ReviewOutcome.VARY:
+        click.echo("now change the arrangements (the workspace's edit form or an import); "
+                   "that produces the new restriction notice")
+
+
+@register.command("appeal")
+@click.argument("customer_ref")
+@click.option("--by", "recorder", required=True, help="Who records it (email).")
+@click.option("--received", required=True, help="The day it was received (2026-12-01).")
+@click.option("--channel", required=True, type=click.Choice([c.value for c in Channel]),
+              help="How it arrived.")
+@click.option("--grounds", required=True, help="Why the customer disagrees.")
+def register_appeal(customer_ref: str, recorder: str, received: str, channel: str,
+                    grounds: str) -> None:
+    """Record an appeal as received and produce the acknowledgement letter."""
+    s = services()
+    now = now_utc()
+    try:
+        recorded = record_appeal(s.register, s.settings, customer_ref, recorder, {
+            "received_on": received, "channel": channel, "grounds": grounds,
+        }, now, local_today(s.settings.tz, now))
+    except (LookupError, PermissionError, ValueError) as error:
+        raise _refused(error) from None
+    click.echo(f"{customer_ref}: appeal recorded, to be decided by "
+               f"{recorded.decide_by.isoformat()}; acknowledgement letter {recorded.letter_id} "
+               "produced")
+
+
+@register.command("appeal-decision")
+@click.argument("customer_ref")
+@click.option("--by", "manager", required=True,
+              help="The deciding manager (email): not the one who decided or last reviewed it.")
+@click.option("--outcome", required=True, type=click.Choice([o.value for o in AppealOutcome]),
+              help="upheld, varied (then edit the entry) or quashed (lifts it).")
+@click.option("--reasons", required=True, help="Why; the customer's letter says so.")
+def register_appeal_decision(customer_ref: str, manager: str, outcome: str,
+                             reasons: str) -> None:
+    """Decide an entry's open appeal and produce the outcome letter."""
+    s = services()
+    now = now_utc()
+    try:
+        decided = decide_appeal(s.register, s.settings, customer_ref, manager, {
+            "outcome": outcome, "reasons": reasons,
+        }, now, local_today(s.settings.tz, now))
+    except (LookupError, PermissionError, ValueError) as error:
+        raise _refused(error) from None
+    click.echo(f"{customer_ref}: appeal {decided.outcome.value}; outcome letter "
+               f"{decided.letter_id} produced")
+
+
 @register.command("rebuild-cache")
 def register_rebuild_cache() -> None:
     """Rebuild the Redis copy of the register the call path reads."""
@@ -187,7 +279,7 @@ def staff() -> None:
 @click.argument("email")
 @click.option("--name", required=True)
 @click.option(
-    "--role", required=True, type=click.Choice(["agent", "supervisor", "manager", "admin"])
+    "--role", required=True, type=click.Choice([role.value for role in Role])
 )
 @click.option("--client-identity", default=None, help="Twilio Voice client identity.")
 @click.option("--phone", default=None, help="A phone number to dial them on.")

@@ -67,13 +67,10 @@ def commands(host: str, port: int, web_workers: int) -> dict[str, list[str]]:
     return {
         "web": [
             python, "-m", "gunicorn", "service.wsgi:app",
+            "--config", "python:service.gunicorn_conf",
             "--bind", address(host, port),
             "--workers", str(web_workers),
-            # Threads, because the console's warn/end requests call Twilio's REST API, which in
-            # simulator mode is this same server.
-            "--worker-class", "gthread", "--threads", "4",
             "--graceful-timeout", str(WEB_GRACEFUL_SECONDS),
-            "--access-logfile", "-",
         ],
         "pump": [python, "-m", "service.cli_run", "pump"],
         "worker": [python, "-m", "service.cli_run", "worker"],

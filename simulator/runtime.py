@@ -29,6 +29,7 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from simulator.emulator import Leg, ScriptError, SimulatedCall, StaffLeg, TwilioEmulator
+from store.voice_urls import voice_url
 from usecases.bootstrap import Services
 
 log = logging.getLogger(__name__)
@@ -267,7 +268,7 @@ class Simulator:
             s.public_base_url, s.twilio_auth_token, _transport,
             account_sid=s.twilio_account_sid, phone_number=s.twilio_phone_number,
             # Twilio's "primary handler fails" URL, as the voice webhook's docstring asks.
-            fallback_url=s.public_base_url + "/twilio/voice/fallback", clock=time.time,
+            fallback_url=voice_url(s.public_base_url, "/fallback"), clock=time.time,
         )
         state = SimState(sim, emulator, from_number=from_number)
         call = emulator.place_call(from_number)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from enum import StrEnum
 
 import redis
@@ -11,6 +12,9 @@ IDLE_KEY = "callflow:agents:idle"
 STATE_KEY = "callflow:agents:state"
 CURRENT_CALL_KEY = "callflow:agents:call"
 WRAP_UP_KEY = "callflow:agents:wrap-up"
+# Set while an agent recovers after an abusive call, expiring when their recovery ends.
+RECOVERY_KEY = "callflow:agents:recovering:{staff_id}"
+RECOVERING_KEY = "callflow:agents:recovering"  # the set of who may be recovering
 
 
 class Availability(StrEnum):
@@ -20,7 +24,23 @@ class Availability(StrEnum):
     BUSY = "busy"
     AWAY = "away"
     WRAP_UP = "wrap-up"  # ended a call without its reason: no calls until it is given
+    RECOVERING = "recovering"  # time to recover after an abusive call: no calls until it ends
 
+
+# Every script that makes an agent available again goes through this: while their recovery after
+# an abusive call runs (KEYS[5] exists; Redis expires it) they are recovering, not idle.
+_BECOME_AVAILABLE = """
+local function become_available(id, now)
+  if redis.call('EXISTS', KEYS[5]) == 1 then
+    redis.call('HSET', KEYS[2], id, 'recovering')
+    redis.call('ZREM', KEYS[1], id)
+    return 2
+  end
+  redis.call('HSET', KEYS[2], id, 'available')
+  redis.call('ZADD', KEYS[1], 'NX', now, id)
+  return 1
+end
+"""
 
 # Pop the longest-idle agent and mark them busy in one step, so two dispatches never share one.
 _CLAIM = """
@@ -32,13 +52,10 @@ return popped[1]
 """
 
 # Free an agent after a call, unless they have moved on to another call or chose to be away.
-_RELEASE = """
+_RELEASE = _BECOME_AVAILABLE + """
 if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[3], ARGV[1])
-if redis.call('HGET', KEYS[2], ARGV[1]) == 'busy' then
-  redis.call('HSET', KEYS[2], ARGV[1], 'available')
-  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-end
+if redis.call('HGET', KEYS[2], ARGV[1]) == 'busy' then become_available(ARGV[1], ARGV[3]) end
 return 1
 """
 
@@ -52,6 +69,7 @@ if current == ARGV[2] then return 'claimed' end
 if current then return 'busy' end
 local state = redis.call('HGET', KEYS[2], ARGV[1])
 if state == 'wrap-up' then return 'busy' end
+if state == 'recovering' then return 'away' end
 if state ~= 'available' and state ~= 'busy' then return 'away' end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], 'busy')
@@ -59,16 +77,16 @@ redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
 return 'claimed'
 """
 
-# Becoming available waits for an owed wrap-up: the agent stays in wrap-up, out of the idle set.
-_SET_AVAILABLE = """
+# Becoming available waits for an owed wrap-up: the agent stays in wrap-up, out of the idle set;
+# and for recovery (2), unless they chose to come back early (ARGV[3] = 1) where that is allowed.
+_SET_AVAILABLE = _BECOME_AVAILABLE + """
 if redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1 then
   redis.call('HSET', KEYS[2], ARGV[1], 'wrap-up')
   redis.call('ZREM', KEYS[1], ARGV[1])
   return 0
 end
-redis.call('HSET', KEYS[2], ARGV[1], 'available')
-redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
-return 1
+if ARGV[3] == '1' then redis.call('DEL', KEYS[5]) end
+return become_available(ARGV[1], ARGV[2])
 """
 
 # An agent owes the reason for a call they ended: out of the idle set until it is given
@@ -82,17 +100,42 @@ return 1
 """
 
 # The reason is given: available again, or busy until the call's end frees them.
-_FINISH_WRAP_UP = """
+_FINISH_WRAP_UP = _BECOME_AVAILABLE + """
 if redis.call('HGET', KEYS[4], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[4], ARGV[1])
 if redis.call('HGET', KEYS[2], ARGV[1]) ~= 'wrap-up' then return 1 end
 if redis.call('HGET', KEYS[3], ARGV[1]) then
   redis.call('HSET', KEYS[2], ARGV[1], 'busy')
 else
-  redis.call('HSET', KEYS[2], ARGV[1], 'available')
-  redis.call('ZADD', KEYS[1], 'NX', ARGV[3], ARGV[1])
+  become_available(ARGV[1], ARGV[3])
 end
 return 1
+"""
+
+# Recovery after an abusive call (ARGV[2]: milliseconds; ARGV[3]: when it ends, as the service's
+# clock reads it, kept for display): out of the idle set until it expires.
+# An agent still on the call or owing its reason stays busy or in wrap-up, and recovers when that
+# is over; an agent who chose away stays away. KEYS[6] lists who is recovering, for supervisors.
+_BEGIN_RECOVERY = """
+redis.call('SET', KEYS[5], ARGV[3], 'PX', ARGV[2])
+redis.call('SADD', KEYS[6], ARGV[1])
+redis.call('ZREM', KEYS[1], ARGV[1])
+if redis.call('HGET', KEYS[2], ARGV[1]) == 'available' then
+  redis.call('HSET', KEYS[2], ARGV[1], 'recovering')
+end
+return 1
+"""
+
+# Milliseconds of recovery left and when it ends (ARGV[3] = 1 ends it now); once over, a
+# recovering agent becomes available (idle from ARGV[2]) and -1 is returned.
+_SETTLE_RECOVERY = _BECOME_AVAILABLE + """
+if ARGV[3] == '1' then redis.call('DEL', KEYS[5]) end
+local left = redis.call('PTTL', KEYS[5])
+if left > 0 then return {left, redis.call('GET', KEYS[5])} end
+redis.call('DEL', KEYS[5])
+redis.call('SREM', KEYS[6], ARGV[1])
+if redis.call('HGET', KEYS[2], ARGV[1]) == 'recovering' then become_available(ARGV[1], ARGV[2]) end
+return -1
 """
 
 PASSED_ON_KEY = "callflow:agents:passed-on:{staff_id}"
@@ -107,6 +150,14 @@ class Claim(StrEnum):
     AWAY = "away"  # away or signed out
 
 
+@dataclass(frozen=True)
+class Recovery:
+    """An agent's time to recover after an abusive call."""
+
+    seconds_left: float  # by Redis's clock, which expires it
+    until: float  # epoch seconds, as the service's clock read it when the recovery began
+
+
 class AgentPool:
     """Availability per staff id; idle agents ordered by how long they have waited."""
 
@@ -114,14 +165,16 @@ class AgentPool:
         self.client = client
 
     def set_availability(self, staff_id: int, state: Availability,
-                         now: float | None = None) -> bool:
+                         now: float | None = None, *, early_return: bool = False) -> bool:
         """Set an agent's availability; becoming available starts their idle time.
 
-        False when they owe a wrap-up: they stay in wrap-up instead of becoming available.
+        False when they owe a wrap-up, or are recovering after an abusive call: they stay in
+        wrap-up or recovering instead. `early_return` ends their recovery now (where the
+        centre allows it).
         """
         if state is Availability.AVAILABLE:
-            return bool(self.client.eval(_SET_AVAILABLE, 4, *self._keys, staff_id,
-                                         now or time.time()))
+            return self.client.eval(_SET_AVAILABLE, 5, *self._keys_for(staff_id), staff_id,
+                                    now or time.time(), "1" if early_return else "0") == 1
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(STATE_KEY, staff_id, state.value)
         if state is Availability.AVAILABLE:
@@ -131,18 +184,55 @@ class AgentPool:
         pipe.execute()
         return True
 
-    @property
-    def _keys(self) -> tuple[str, str, str, str]:
-        return IDLE_KEY, STATE_KEY, CURRENT_CALL_KEY, WRAP_UP_KEY
+    def _keys_for(self, staff_id: int) -> tuple[str, str, str, str, str]:
+        return (IDLE_KEY, STATE_KEY, CURRENT_CALL_KEY, WRAP_UP_KEY,
+                RECOVERY_KEY.format(staff_id=staff_id))
+
+    def begin_recovery(self, staff_id: int, seconds: int, until: float) -> None:
+        """Time to recover after an abusive call: no calls for this agent for `seconds`.
+
+        `until` (epoch seconds) is when that is, as the caller's clock reads it, for display.
+        """
+        self.client.eval(_BEGIN_RECOVERY, 6, *self._keys_for(staff_id), RECOVERING_KEY,
+                         staff_id, max(1, seconds) * 1000, until)
+
+    def end_recovery(self, staff_id: int, now: float | None = None) -> None:
+        """End this agent's recovery now (the end of call it followed did not happen)."""
+        self._settle(staff_id, now, end_now=True)
+
+    def recovery(self, staff_id: int, now: float | None = None) -> Recovery | None:
+        """This agent's recovery, if it is still running.
+
+        A recovery found over is settled: a recovering agent becomes available.
+        """
+        return self._settle(staff_id, now, end_now=False)
+
+    def recovering(self, now: float | None = None) -> dict[int, Recovery]:
+        """Every agent still recovering, and their recovery (over ones are settled)."""
+        found = {}
+        for member in self.client.smembers(RECOVERING_KEY):
+            recovery = self.recovery(int(member), now)
+            if recovery is not None:
+                found[int(member)] = recovery
+        return found
+
+    def _settle(self, staff_id: int, now: float | None, *, end_now: bool) -> Recovery | None:
+        answer = self.client.eval(_SETTLE_RECOVERY, 6, *self._keys_for(staff_id),
+                                  RECOVERING_KEY, staff_id, now or time.time(),
+                                  "1" if end_now else "0")
+        if not isinstance(answer, list):
+            return None
+        left, until = answer
+        return Recovery(seconds_left=left / 1000, until=float(until))
 
     def begin_wrap_up(self, staff_id: int, call_sid: str) -> None:
         """The agent ended this call without its reason: no calls for them until they give it."""
-        self.client.eval(_BEGIN_WRAP_UP, 4, *self._keys, staff_id, call_sid)
+        self.client.eval(_BEGIN_WRAP_UP, 5, *self._keys_for(staff_id), staff_id, call_sid)
 
     def finish_wrap_up(self, staff_id: int, call_sid: str, now: float | None = None) -> bool:
         """The reason for this call is given: the agent may take calls again; False if not owed."""
-        return bool(self.client.eval(_FINISH_WRAP_UP, 4, *self._keys, staff_id, call_sid,
-                                     now or time.time()))
+        return bool(self.client.eval(_FINISH_WRAP_UP, 5, *self._keys_for(staff_id), staff_id,
+                                     call_sid, now or time.time()))
 
     def wrap_up_owed(self, staff_id: int) -> str | None:
         """The call whose reason this agent still owes, if any."""
@@ -188,8 +278,8 @@ class AgentPool:
 
     def release(self, staff_id: int, call_sid: str, now: float | None = None) -> bool:
         """Free an agent from this call; False if they were not on it."""
-        return bool(self.client.eval(_RELEASE, 3, IDLE_KEY, STATE_KEY, CURRENT_CALL_KEY,
-                                     staff_id, call_sid, now or time.time()))
+        return bool(self.client.eval(_RELEASE, 5, *self._keys_for(staff_id), staff_id, call_sid,
+                                     now or time.time()))
 
     def current_call(self, staff_id: int) -> str | None:
         """The call an agent is on or being rung for."""

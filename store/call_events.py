@@ -5,68 +5,35 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import redis
 
-from callflow.decision import Event
+from callflow.effects import CallEffect
+from callflow.events import Event
 from store.circuit import CircuitOpen
+from store.live_call import LIVE_TTL_SECONDS, WRITE_LIVE_LUA, LiveCall, live_key
 from store.routing_cache import CACHE_KEY, READY_FIELD
 
 log = logging.getLogger(__name__)
 
 STREAM_KEY = "callflow:events"
-LIVE_KEY = "callflow:live:{sid}"
-LIVE_TTL_SECONDS = 6 * 3600
 ORPHAN_AFTER_SECONDS = 60
 
-
-# Every write to a live hash goes through this Lua, so every writer keeps its one rule: a call
-# that has ended stays ended (Twilio does not promise the order of its callbacks, and a replayed
-# or late write must not bring a finished call back to life). Other fields are still written.
-# write_live(key, ttl, first): ARGV[first..] are field/value pairs; returns 1 if the call had ended.
-_WRITE_LIVE = """
-local function write_live(key, ttl, first)
-  local ended = redis.call('HGET', key, 'state') == 'ended'
-  local values = {}
-  for i = first, #ARGV - 1, 2 do
-    if not (ended and ARGV[i] == 'state') then
-      values[#values + 1] = ARGV[i]
-      values[#values + 1] = ARGV[i + 1]
-    end
-  end
-  if #values > 0 then
-    redis.call('HSET', key, unpack(values))
-    redis.call('EXPIRE', key, ttl)
-  end
-  if ended then return 1 end
-  return 0
-end
-"""
 
 # One round trip for a request's writes: the stream entry and the live state. The standing pump
 # (workers/pump.py) is blocked on the stream and takes the entry at once.
 # KEYS: stream, live hash. ARGV: sid, events, effects, live TTL, then live field/value pairs.
-_EMIT = _WRITE_LIVE + """
+_EMIT = WRITE_LIVE_LUA + """
 redis.call('XADD', KEYS[1], '*', 'sid', ARGV[1], 'events', ARGV[2], 'effects', ARGV[3])
 write_live(KEYS[2], ARGV[4], 5)
 return 0
-"""
-
-# KEYS: live hash. ARGV: live TTL, the states the call must be in for anything to be written
-# (comma-separated; empty: any), then field/value pairs. Returns 1, having written nothing, if
-# the call is in none of them; else as write_live.
-_SET_LIVE = _WRITE_LIVE + """
-if ARGV[2] ~= '' then
-  local state = redis.call('HGET', KEYS[1], 'state') or ''
-  if not string.find(',' .. ARGV[2] .. ',', ',' .. state .. ',', 1, true) then return 1 end
-end
-return write_live(KEYS[1], ARGV[1], 3)
 """
 
 # The register check and the writes in the same round trip, for a caller the request has decided
@@ -80,15 +47,27 @@ if not found[2] then return -1 end
 if found[1] then return found[1] end
 """ + _EMIT
 
+
+def job_id_for(call_sid: str, key: str) -> str:
+    """The same effect of the same call always has the same job id (RQ allows [\\w-] only)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", f"{call_sid}-{key}")
+
+
 @dataclass(frozen=True)
 class Effect:
-    """A job the workers must run because of a call: dotted function name, arguments, and a key
-    unique within the call so a duplicate callback cannot run it twice."""
+    """An effect the workers must carry out for a call, as the stream holds it: the effect's name
+    (a CallEffect's, or a job's dotted name in entries written before effects were typed), its
+    arguments, and a key unique within the call so a duplicate callback cannot run it twice."""
 
     func: str
     key: str
     args: tuple[object, ...] = ()
     delay_seconds: int = 0
+
+    @classmethod
+    def of(cls, effect: CallEffect, key: str, delay_seconds: int = 0) -> Effect:
+        """The stream's record of one of the core's effects."""
+        return cls(effect.name, key, effect.arguments(), delay_seconds)
 
 
 @dataclass(frozen=True)
@@ -99,6 +78,12 @@ class Batch:
     events: tuple[Event, ...] = ()
     effects: tuple[Effect, ...] = ()
     live: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, call_sid: str, *events: Event, effects: tuple[Effect, ...] = (),
+           live: LiveCall | None = None) -> Batch:
+        """A batch whose live-state changes are typed."""
+        return cls(call_sid, events, effects, live.encode() if live is not None else {})
 
     def encode(self) -> dict[str, str]:
         """Stream fields."""
@@ -179,7 +164,7 @@ class CallEventSink:
         fields = batch.encode()
         live = [item for pair in batch.live.items() for item in pair]
         answer = script(
-            keys=[STREAM_KEY, LIVE_KEY.format(sid=batch.call_sid), *extra_keys],
+            keys=[STREAM_KEY, live_key(batch.call_sid), *extra_keys],
             args=[fields["sid"], fields["events"], fields["effects"], LIVE_TTL_SECONDS, *live,
                   *extra_args],
         )
@@ -229,27 +214,7 @@ def drain_spool(spool_dir: Path, client: redis.Redis, limit: int = 10_000) -> in
 
 def _replay(emit, pipe, fields: Mapping[str, str]) -> None:
     live = json.loads(fields.get("live") or "{}")
-    emit(keys=[STREAM_KEY, LIVE_KEY.format(sid=fields["sid"])],
+    emit(keys=[STREAM_KEY, live_key(fields["sid"])],
          args=[fields["sid"], fields.get("events", "[]"), fields.get("effects", "[]"),
                LIVE_TTL_SECONDS, *(item for pair in live.items() for item in pair)],
          client=pipe)
-
-
-def live_call(client: redis.Redis, call_sid: str) -> dict[str, str]:
-    """The live state of a call (empty when unknown or finished long ago)."""
-    raw = client.hgetall(LIVE_KEY.format(sid=call_sid))
-    return {k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v
-            for k, v in raw.items()}
-
-
-def set_live(client: redis.Redis, call_sid: str, values: Mapping[str, str],
-             while_in: Collection[str] = ()) -> bool:
-    """Update fields of a live call, if it is in one of the states `while_in` (when given).
-
-    False when the call has ended (its state is left as it is) or is not in those states
-    (nothing is written).
-    """
-    refused = client.eval(_SET_LIVE, 1, LIVE_KEY.format(sid=call_sid), LIVE_TTL_SECONDS,
-                          ",".join(sorted(while_in)),
-                          *(item for pair in values.items() for item in pair))
-    return not refused

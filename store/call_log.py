@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,10 +12,11 @@ from sqlalchemy import Boolean, Integer, String, and_, case, literal, or_, updat
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from callflow.call_state import FINAL_STATUSES
+from callflow.events import EventKind
 from store.call_events import Batch
 from store.models import Call, CallEvent, UTCDateTime
 
-FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 # Twilio's call lifecycle, for callbacks without a SequenceNumber; every final status ranks last.
 STATUS_RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
 FINAL_RANK = 4
@@ -84,29 +85,40 @@ def _insert(session: Session, model):
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
+def _received(detail: dict) -> dict[str, object]:
+    return {"from_number": detail.get("from"), "to_number": detail.get("to") or None,
+            "withheld": bool(detail.get("withheld"))}
+
+
+def _looked_up(detail: dict) -> dict[str, object]:
+    return {"entry_id": detail.get("entry_id"), "lookup_failed": bool(detail.get("failed"))}
+
+
+def _voicemail(detail: dict) -> dict[str, object]:
+    return {"voicemail": True, "recording_url": detail.get("recording_url") or None}
+
+
+# What each kind of event sets on the call's summary row; kinds not here set nothing.
+_SUMMARY: dict[str, Callable[[dict], dict[str, object]]] = {
+    EventKind.RECEIVED: _received,
+    EventKind.LOOKUP: _looked_up,
+    EventKind.EMERGENCY: lambda _detail: {"emergency": True},
+    EventKind.CONNECTED: lambda detail: {"agent_id": detail.get("staff_id")},
+    EventKind.VOICEMAIL: _voicemail,
+    EventKind.WARNING: lambda _detail: {"warned": True},
+    EventKind.ENDED_BY_AGENT: lambda _detail: {"ended_by_agent": True},
+    EventKind.INCIDENT: lambda _detail: {"incident": True},
+}
+
+
 def summary_changes(kind: str, key: str, at: datetime, detail: dict) -> dict[str, object]:
     """What one event says about the call's summary row (each event sets its own columns);
     status is folded by its order instead (see StatusReport)."""
-    if kind == "received":
-        return {"from_number": detail.get("from"),
-                "to_number": detail.get("to") or None, "withheld": bool(detail.get("withheld"))}
-    if kind == "lookup":
-        return {"entry_id": detail.get("entry_id"), "lookup_failed": bool(detail.get("failed"))}
-    if kind == "decision" and key == "decision":
-        return {"decision": detail.get("outcome")}
-    if kind == "emergency":
-        return {"emergency": True}
-    if kind == "connected":
-        return {"agent_id": detail.get("staff_id")}
-    if kind == "voicemail":
-        return {"voicemail": True, "recording_url": detail.get("recording_url") or None}
-    if kind == "warning":
-        return {"warned": True}
-    if kind == "ended_by_agent":
-        return {"ended_by_agent": True}
-    if kind == "incident":
-        return {"incident": True}
-    return {}
+    if kind == EventKind.DECISION:
+        # A key press later in the call is recorded as a decision too, under menu:<digits>.
+        return {"decision": detail.get("outcome")} if key == "decision" else {}
+    changes = _SUMMARY.get(kind)
+    return changes(detail) if changes is not None else {}
 
 
 def _rank(status: str | None) -> int:
@@ -206,7 +218,7 @@ class CallLog:
             for key, event in zip(keys, batch.events, strict=True):
                 if key not in inserted:
                     continue
-                if event.kind == "status":
+                if event.kind == EventKind.STATUS:
                     found = StatusReport.of(event.at, event.detail)
                     if found and (report is None or found.supersedes(report)):
                         report = found

@@ -17,6 +17,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from callflow.decision import Outcome
+from callflow.ending import EndReason, abuse_reason
+from callflow.events import EventKind
+from callflow.roles import Role
 from store.models import AuditRecord, Call, CallEvent, EntryPhone, RegisterEntry, Staff
 
 PAGE_SIZE = 50
@@ -468,9 +471,53 @@ def register_refs(session: Session, numbers: Sequence[str]) -> dict[str, str]:
     return {number: ref for number, ref in rows}
 
 
+@dataclass(frozen=True)
+class AbusiveEnd:
+    """A call a member of staff ended for abuse or threats: which, when, and for what."""
+
+    call_sid: str
+    ended_at: datetime
+    reason: EndReason
+
+
+# A call's reason is given when it is ended, or afterwards as wrap-up (one-click ends).
+_REASON_EVENTS = (EventKind.ENDED_BY_AGENT.value, EventKind.WRAP_UP.value)
+# A call's end comes after its start: this much earlier lets the (number, started) index bound it.
+_LONGEST_CALL = timedelta(days=1)
+
+
+def last_abusive_ends(session: Session, numbers: Sequence[str], since: datetime,
+                      exclude_sid: str | None = None) -> dict[str, AbusiveEnd]:
+    """For each number, its last call ended by an agent for abuse or threats since `since`."""
+    if not numbers:
+        return {}
+    query = (
+        select(Call.from_number, CallEvent.call_sid, CallEvent.at, CallEvent.detail)
+        .join(Call, Call.call_sid == CallEvent.call_sid)
+        .where(Call.from_number.in_(numbers), Call.started_at >= since - _LONGEST_CALL,
+               Call.ended_by_agent.is_(True), CallEvent.kind.in_(_REASON_EVENTS),
+               CallEvent.at >= since)
+        .order_by(CallEvent.at.desc(), CallEvent.id.desc())
+    )
+    if exclude_sid:
+        query = query.where(Call.call_sid != exclude_sid)
+    found: dict[str, AbusiveEnd] = {}
+    for number, call_sid, at, detail in session.execute(query):
+        reason = abuse_reason((detail or {}).get("reason"))
+        if reason is not None and number not in found:
+            found[number] = AbusiveEnd(call_sid, at, reason)
+    return found
+
+
+def last_abusive_end(session: Session, number: str, since: datetime,
+                     exclude_sid: str | None = None) -> AbusiveEnd | None:
+    """This number's last call ended by an agent for abuse or threats since `since`."""
+    return last_abusive_ends(session, [number], since, exclude_sid).get(number)
+
+
 def agents(session: Session) -> list[tuple[int, str]]:
-    """Staff who take calls, for the agent filter."""
+    """Staff who may have been on a call, for the agent filter (administrators take none)."""
+    on_calls = (Role.AGENT, Role.SUPERVISOR, Role.MANAGER)
     return [(i, n) for i, n in session.execute(
-        select(Staff.id, Staff.name).where(Staff.role.in_(("agent", "supervisor", "manager")))
-        .order_by(Staff.name)
+        select(Staff.id, Staff.name).where(Staff.role.in_(on_calls)).order_by(Staff.name)
     )]

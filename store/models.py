@@ -20,7 +20,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-ROLES = ("agent", "supervisor", "manager", "admin")
+from callflow.roles import Role
+
+ROLES = tuple(role.value for role in Role)
 
 # Integer on SQLite (so it is the rowid alias and autoincrements), BIGINT on PostgreSQL.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -289,3 +291,46 @@ class Notice(Base):
     body: Mapped[str] = mapped_column(Text)
     # Set when the entry was lifted or lapsed before the notice was sent: it no longer applies.
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Review(Base):
+    """A manager's review of a restriction: who, when, what they decided and why."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("register_entries.id"), index=True)
+    reviewed_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reviewed_on: Mapped[date] = mapped_column(Date)
+    outcome: Mapped[str] = mapped_column(String(20))
+    reasons: Mapped[str] = mapped_column(Text)
+    previous_review_on: Mapped[date | None] = mapped_column(Date)
+    next_review_on: Mapped[date | None] = mapped_column(Date)
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"))
+
+    reviewed_by: Mapped[Staff] = relationship(foreign_keys=[reviewed_by_id])
+
+
+class Appeal(Base):
+    """A customer's appeal against a restriction, and the decision of a manager not involved."""
+
+    __tablename__ = "appeals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("register_entries.id"), index=True)
+    received_on: Mapped[date] = mapped_column(Date)
+    channel: Mapped[str] = mapped_column(String(20))
+    grounds: Mapped[str] = mapped_column(Text)
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decide_by: Mapped[date] = mapped_column(Date, index=True)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    reasons: Mapped[str] = mapped_column(Text, default="")
+    acknowledgement_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"))
+    outcome_notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"))
+
+    recorded_by: Mapped[Staff] = relationship(foreign_keys=[recorded_by_id])
+    decided_by: Mapped[Staff | None] = relationship(foreign_keys=[decided_by_id])

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from callflow import words
@@ -22,9 +22,13 @@ from callflow.register import (
     check_entry,
     entry_row,
 )
-from store.models import AuditRecord, EntryPhone, RegisterEntry, Staff
+from callflow.review_dates import DEFAULT_MAX_REVIEW_MONTHS
+from callflow.roles import Capability, may
+from store.models import AuditRecord, EntryPhone, RegisterEntry, Review, Staff
 
 SYSTEM_ACTOR = "system"
+# Well under every database's limit on bound parameters (SQLite's is 999 before 3.32).
+_REFS_PER_QUERY = 500
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class SaveResult:
     action: str
     entry_id: int
     changes: dict[str, list[str]]
+    customer_ref: str
 
 
 def _entry_options():
@@ -119,8 +124,21 @@ def diff(before: EntryFields | None, after: EntryFields | None) -> dict[str, lis
 class RegisterStore:
     """Reads and writes register entries inside the caller's transaction."""
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, max_review_months: int = DEFAULT_MAX_REVIEW_MONTHS):
         self.session = session
+        # The latest a review may fall after an entry starts or was last reviewed (a setting).
+        self.max_review_months = max_review_months
+        self._last_reviews: dict[str, date] | None = None
+
+    def last_reviewed_on(self, customer_ref: str) -> date | None:
+        """The day of the entry's latest recorded review, or None (read once per store)."""
+        if self._last_reviews is None:
+            self._last_reviews = dict(self.session.execute(
+                select(RegisterEntry.customer_ref, func.max(Review.reviewed_on))
+                .join(Review, Review.entry_id == RegisterEntry.id)
+                .group_by(RegisterEntry.customer_ref)
+            ).all())
+        return self._last_reviews.get(customer_ref)
 
     def staff_by_email(self) -> dict[str, Staff]:
         """Every staff member, by lower-case email."""
@@ -165,7 +183,23 @@ class RegisterStore:
         staff = self.staff_by_email() if staff is None else staff
         roles = {email: s.role for email, s in staff.items() if s.active}
         holders = self.number_holders(today) if holders is None else holders
-        return check_entry(fields, roles, holders, unreadable)
+        return check_entry(fields, roles, holders, unreadable, self.max_review_months,
+                           self.last_reviewed_on(fields.customer_ref))
+
+    def get_many(self, customer_refs: Iterable[str]) -> dict[str, RegisterEntry]:
+        """The entries for these customer references that exist, by reference."""
+        wanted = sorted(set(customer_refs))
+        found: dict[str, RegisterEntry] = {}
+        for start in range(0, len(wanted), _REFS_PER_QUERY):
+            found.update(
+                (entry.customer_ref, entry)
+                for entry in self.session.scalars(
+                    select(RegisterEntry)
+                    .where(RegisterEntry.customer_ref.in_(wanted[start:start + _REFS_PER_QUERY]))
+                    .options(*_entry_options())
+                )
+            )
+        return found
 
     def save(
         self,
@@ -176,21 +210,32 @@ class RegisterStore:
         staff: dict[str, Staff] | None = None,
         holders: dict[str, str] | None = None,
     ) -> SaveResult:
-        """Create or update the entry for fields.customer_ref; refuse it if any rule fails.
-
-        Lifting is final: fields with lifted_at lift an entry not yet lifted (as an import of
-        an export does), and fields without it never make a lifted entry active again.
-        """
+        """Check fields against every rule, then write them; refuse them if any rule fails."""
         errors = self.validate(fields, today, staff, holders)
         if errors:
             raise EntryInvalid(errors)
         staff = self.staff_by_email() if staff is None else staff
-        entry = self.get(fields.customer_ref)
+        return self.write(self.get(fields.customer_ref), fields, actor, now, staff)
+
+    def write(
+        self,
+        entry: RegisterEntry | None,
+        fields: EntryFields,
+        actor: str,
+        now: datetime,
+        staff: dict[str, Staff],
+    ) -> SaveResult:
+        """Create or update an entry from fields already checked (validate), and audit it.
+
+        entry is the stored entry for fields.customer_ref, or None. Lifting is final: fields
+        with lifted_at lift an entry not yet lifted (as an import of an export does), and fields
+        without it never make a lifted entry active again.
+        """
         before = fields_of(entry) if entry else None
         changes = diff(before, fields)
         lifting = fields.lifted_at is not None and (entry is None or entry.lifted_at is None)
         if entry is not None and not changes and not lifting:
-            return SaveResult("unchanged", entry.id, {})
+            return SaveResult("unchanged", entry.id, {}, entry.customer_ref)
         if entry is None:
             entry = RegisterEntry(customer_ref=fields.customer_ref, created_at=now)
             self.session.add(entry)
@@ -208,7 +253,8 @@ class RegisterStore:
                       if name in LIFT_COLUMNS}
             self.audit(entry, actor, "lifted", now, lifted)
             changes = {**changes, **lifted}
-        return SaveResult("created" if before is None else "updated", entry.id, changes)
+        action = "created" if before is None else "updated"
+        return SaveResult(action, entry.id, changes, entry.customer_ref)
 
     def _apply(
         self, entry: RegisterEntry, fields: EntryFields, staff: dict[str, Staff], now: datetime
@@ -270,7 +316,7 @@ class RegisterStore:
         entry = self.get(customer_ref)
         if entry is None:
             raise LookupError(f"no register entry {customer_ref}")
-        if actor.role != "manager":
+        if not may(actor.role, Capability.DECIDE_RESTRICTIONS):
             raise PermissionError(
                 f"{actor.email} is {words.role(actor.role)}; only managers lift entries")
         if not reason.strip():

@@ -93,8 +93,13 @@ class RoutingCache:
 
     def fetch(self, number: str) -> tuple[bool, Restriction | None]:
         """(ready, restriction or None); not ready means the hash must not be trusted."""
+        ready, value = self.read(number)
+        return ready, (decode(value) if value else None)
+
+    def read(self, number: str) -> tuple[bool, bytes | None]:
+        """(ready, the number's routing value as stored, or None when it is not listed)."""
         value, ready = self.client.hmget(CACHE_KEY, [number, READY_FIELD])
-        return ready is not None, (decode(value) if value else None)
+        return ready is not None, value
 
     def hold(self) -> str:
         """Before a register write commits: stop trusting the hash; the token for release."""

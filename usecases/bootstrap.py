@@ -120,7 +120,8 @@ class Services:
     @cached_property
     def register(self) -> RegisterService:
         """Register changes that keep the cache in step."""
-        return RegisterService(self.sessions, RoutingCache(self.worker_redis_decoded))
+        return RegisterService(self.sessions, RoutingCache(self.worker_redis_decoded),
+                               self.settings.review_max_months)
 
     @cached_property
     def worker_redis_decoded(self) -> redis.Redis:

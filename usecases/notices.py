@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callflow import words
+from callflow.notices import needs_new_notice as needs_new_notice  # re-exported (workspace, upkeep)
 from callflow.register import CATEGORY_LABELS, Category, EntryInvalid, FieldError
 from callflow.schedule import DAY_NAMES, parse_schedule
 from config.settings import Settings
@@ -27,23 +28,19 @@ from store.models import Notice, RegisterEntry, Staff
 from store.register import RegisterStore, fields_of
 from usecases.register import RegisterService
 
-KINDS = ("restriction", "warning")
+KINDS = ("restriction", "warning", "review_outcome", "appeal_received", "appeal_outcome")
+# What each kind of letter is called, for staff and a PDF's title.
+KIND_TITLES = {
+    "restriction": "Restriction notice",
+    "warning": "Warning notice",
+    "review_outcome": "Review outcome letter",
+    "appeal_received": "Appeal acknowledgement",
+    "appeal_outcome": "Appeal outcome letter",
+}
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "config" / "templates"
 _UNICODE_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 _UNICODE_BOLD = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 _POLICY_REF = re.compile(r"\s*\(\d+\.\d+\)$")
-
-
-# What the restriction notice tells the customer; a change to any of these needs a new letter.
-NOTIFIED_FIELDS = frozenset({
-    "categories", "reason", "written_only", "call_windows", "designated_contact", "fallback",
-    "visits_by_appointment", "closed_issues", "starts_on", "ends_on", "review_on",
-})
-
-
-def needs_new_notice(changes: Iterable[str]) -> bool:
-    """True when audited changes alter what the customer was told (policy 5.1)."""
-    return bool(NOTIFIED_FIELDS & set(changes))
 
 
 class NoticeRefused(ValueError):
@@ -141,6 +138,26 @@ def warning_context(customer_ref: str, name: str, categories: Sequence[str], det
         "manager": manager.name,
         "manager_title": "Customer Services Manager",
     }
+
+
+def add_letter(session: Session, settings: Settings, kind: str, entry: RegisterEntry,
+               context: dict[str, object], produced_by_id: int, now: datetime) -> Notice:
+    """Render and store a letter about an entry inside the caller's transaction.
+
+    context holds the letter's own placeholders; the customer's name and reference, the date
+    and the signing manager are filled in here.
+    """
+    manager = session.get(Staff, produced_by_id)
+    body = render_letter(kind, {
+        "letter_date": long_date(context.pop("today")) if "today" in context else "",
+        "name": entry.name or "Customer", "customer_ref": entry.customer_ref,
+        "manager": manager.name, "manager_title": "Customer Services Manager", **context,
+    }, template_dirs(settings))
+    notice = Notice(entry_id=entry.id, customer_ref=entry.customer_ref, kind=kind,
+                    produced_by_id=produced_by_id, produced_at=now, body=body)
+    session.add(notice)
+    session.flush()
+    return notice
 
 
 def letter_pdf(body: str, title: str) -> bytes:
@@ -291,7 +308,7 @@ class Notices:
         notice = self.get(notice_id)
         if notice is None:
             raise NoticeRefused(f"no notice {notice_id}")
-        title = f"{notice.kind.title()} notice {notice.customer_ref}"
+        title = f"{KIND_TITLES.get(notice.kind, notice.kind)} {notice.customer_ref}"
         return notice, letter_pdf(notice.body, title)
 
     def mark_sent(self, notice_id: int, sent_on: date, actor: str, now: datetime,

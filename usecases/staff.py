@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callflow.phone import InvalidNumber, normalise
-from store.models import ROLES, Staff
+from callflow.roles import Role
+from store.models import Staff
 
 # argon2-cffi's defaults (RFC 9106 low-memory: 64 MiB, t=3, p=4) exceed OWASP's minimums.
 _hasher = PasswordHasher()
@@ -53,8 +54,8 @@ def add_staff(
     email = email.strip().lower()
     if "@" not in email or "." not in email.rsplit("@", 1)[-1]:
         raise StaffInvalid(f"email: {email!r} is not an email address")
-    if role not in ROLES:
-        raise StaffInvalid(f"role: {role!r} is not one of {', '.join(ROLES)}")
+    if role not in tuple(Role):
+        raise StaffInvalid(f"role: {role!r} is not one of {', '.join(Role)}")
     if not name.strip():
         raise StaffInvalid("name: is required")
     if session.scalar(select(Staff).where(Staff.email == email)):

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from store.call_queries import person_scope
 from store.models import (
+    Appeal,
     AuditRecord,
     Call,
     CallEvent,
@@ -18,6 +19,7 @@ from store.models import (
     Incident,
     Notice,
     Proposal,
+    Review,
     Staff,
 )
 from store.register import RegisterStore, fields_of
@@ -95,6 +97,13 @@ def subject_access(sessions: sessionmaker[Session], customer_ref: str) -> dict[s
             select(DeadLetter).where(or_(*letter_match)).order_by(DeadLetter.failed_at)
         ).all() if letter_match else []
 
+        reviews = session.scalars(
+            select(Review).where(Review.entry_id == entry_id).order_by(Review.reviewed_at)
+        ).all() if entry_id else []
+        appeals = session.scalars(
+            select(Appeal).where(Appeal.entry_id == entry_id).order_by(Appeal.received_on)
+        ).all() if entry_id else []
+
         if not (entry or audit or calls or notices or proposals or dead_letters):
             return None
         entries = []
@@ -120,5 +129,10 @@ def subject_access(sessions: sessionmaker[Session], customer_ref: str) -> dict[s
             "proposals": [_row(p) for p in proposals],
             "incidents": [_row(i) for i in incidents],
             "call_events_set_aside": [_row(d) for d in dead_letters],
+            "reviews": [{**_row(r, skip=("reviewed_by_id",)),
+                         "reviewed_by": names.get(r.reviewed_by_id)} for r in reviews],
+            "appeals": [{**_row(a, skip=("recorded_by_id", "decided_by_id")),
+                         "recorded_by": names.get(a.recorded_by_id),
+                         "decided_by": names.get(a.decided_by_id)} for a in appeals],
         }
 

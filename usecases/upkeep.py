@@ -6,13 +6,12 @@ Each is safe to run twice, or at the same time as itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from callflow.register import EntryInvalid, FieldError
 from store.db import transaction
 from store.models import (
     AuditRecord,
@@ -25,9 +24,10 @@ from store.models import (
     RegisterEntry,
 )
 from store.notices import withdraw_unsent
-from store.register import SYSTEM_ACTOR, RegisterStore, diff, fields_of
-from usecases.notices import needs_new_notice
+from store.register import SYSTEM_ACTOR, RegisterStore
+from usecases.appeals import late_appeals
 from usecases.register import RegisterService
+from usecases.reviews import lapse_unreviewed, overdue_reviews
 
 REVIEW_NOTICE_DAYS = 14
 RETENTION_BATCH = 2000
@@ -44,9 +44,14 @@ class EntryDue:
     ends_on: date
 
 
-def record_lapses(register: RegisterService, now: datetime, today: date) -> list[str]:
-    """Audit each entry that has passed its end date, once; returns their references."""
-    recorded: list[str] = []
+def record_lapses(register: RegisterService, now: datetime, today: date,
+                  unreviewed_after_days: int = 0) -> list[str]:
+    """Audit each entry that has passed its end date, once; returns their references.
+
+    With unreviewed_after_days (CALLFLOW_LAPSE_UNREVIEWED_AFTER_DAYS; 0 is off), a restriction
+    left unreviewed that many days after its review date lapses first (usecases/reviews.py).
+    """
+    recorded: list[str] = lapse_unreviewed(register, unreviewed_after_days, now, today)
     with transaction(register.sessions) as session:
         store = RegisterStore(session)
         due = session.scalars(
@@ -97,41 +102,6 @@ def without_notice(session: Session, today: date) -> list[EntryDue]:
         .order_by(RegisterEntry.starts_on, RegisterEntry.customer_ref)
     )
     return [EntryDue(ref, name or "", starts, ends) for ref, name, starts, ends in rows]
-
-
-def record_review(register: RegisterService, customer_ref: str, actor: str, next_review: date,
-                  ends_on: date | None, note: str, now: datetime, today: date) -> bool:
-    """Audit a manager's review (note, next date, maybe a new end); True if a new notice is due."""
-    errors = []
-    if next_review <= today:
-        errors.append(FieldError("review_on", "the next review must be after today"))
-    if not note.strip():
-        errors.append(FieldError("note", "say what the review found"))
-    with register.sessions() as session:
-        entry = RegisterStore(session).get(customer_ref)
-        if entry is None:
-            raise LookupError(f"no register entry {customer_ref}")
-        if entry.lifted_at is not None:
-            errors.append(FieldError("review_on", "the entry was lifted; there is nothing to "
-                                                  "review"))
-        before = fields_of(entry)
-    if errors:
-        raise EntryInvalid(errors)
-    after = replace(before, review_on=next_review, ends_on=ends_on or before.ends_on)
-    changes = diff(before, after)
-    renotify = needs_new_notice(changes)
-    if renotify:
-        after = replace(after, notice_sent_on=None)
-    register.save(after, actor, now, today)
-    with transaction(register.sessions) as session:
-        store = RegisterStore(session)
-        store.audit(
-            store.get(customer_ref), actor, "reviewed", now,
-            {"review_note": ["", note.strip()],
-             "review_on": [before.review_on.isoformat() if before.review_on else "",
-                           next_review.isoformat()]},
-        )
-    return renotify
 
 
 @dataclass(frozen=True)
@@ -227,8 +197,15 @@ def _anonymise(session: Session, entry: RegisterEntry, now: datetime) -> int:
 
 
 def digest(session: Session, today: date) -> dict[str, object]:
-    """The managers' daily list: reviews due within 14 days, and entries without a notice."""
+    """The managers' daily list: reviews due within 14 days (and those overdue), entries
+    without a notice, and appeals not decided in time."""
     return {
+        "reviews_overdue": [{"customer_ref": r.customer_ref, "review_on": r.review_on.isoformat(),
+                             "days_overdue": r.days_overdue}
+                            for r in overdue_reviews(session, today)],
+        "appeals_late": [{"customer_ref": a.customer_ref, "received_on": a.received_on.isoformat(),
+                          "decide_by": a.decide_by.isoformat(), "days_late": a.days_late}
+                         for a in late_appeals(session, today)],
         "date": today.isoformat(),
         "reviews_due": [{"customer_ref": e.customer_ref, "review_on": e.due_on.isoformat()}
                         for e in reviews_due(session, today)],

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
 
+from store.voice_urls import VOICE_PREFIX
 from usecases.bootstrap import services_of
 from webhooks import twiml
 from webhooks.signature import twilio_signed
 
-announcements = Blueprint("announcements", __name__, url_prefix="/twilio/voice/announce")
+announcements = Blueprint("announcements", __name__, url_prefix=f"{VOICE_PREFIX}/announce")
 
-WARNING_PATH = "/twilio/voice/announce/warning"
-CLOSING_PATH = "/twilio/voice/announce/closing"
+# Below VOICE_PREFIX, as store.voice_urls.voice_url takes them.
+WARNING = "/announce/warning"
+CLOSING = "/announce/closing"
+WARNING_PATH = VOICE_PREFIX + WARNING
 
 
 @announcements.post("/warning")

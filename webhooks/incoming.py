@@ -10,27 +10,32 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from functools import lru_cache
 from http import HTTPStatus
 
 from redis import RedisError
 from werkzeug.wsgi import get_content_length, get_input_stream
 
-from callflow.decision import Caller, Decision, Event, Leg, Outcome, decide
+from callflow import events
+from callflow.call_state import CALL_SID_PATTERN, CallState
+from callflow.decision import Caller, Decision, decide
+from callflow.effects import CallEffect, DialPerson, OfferVoicemail
 from callflow.phone import caller_key
 from config import clock
 from config.centre import centre_for
 from config.logging_setup import call_sid_bound
 from store.call_events import Batch, Effect
-from store.circuit import CircuitOpen
-from store.lookup import CallerLookup
+from store.live_call import LiveCall
+from store.lookup import UNREADABLE, CacheRead, CallerLookup, cache_unavailable
+from store.voice_urls import VOICE_PREFIX
 from usecases.bootstrap import Services
 from webhooks import twilio_params as tp
 from webhooks.signature import MAX_WEBHOOK_BYTES, Refused, verified_form
-from webhooks.voice import CALL_SID_PATTERN, render_decision, trouble_twiml
+from webhooks.voice import render_decision, trouble_twiml
 
 log = logging.getLogger(__name__)
 
-PATH = "/twilio/voice/incoming"
+PATH = f"{VOICE_PREFIX}/incoming"
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
 
@@ -84,21 +89,18 @@ def answer_incoming(s: Services, sid: str, form: Mapping[str, str], now: datetim
     else:
         # Most callers are not on the register: decide as if this one is not, and let one
         # round trip to Redis both check and, if so, record that decision.
-        unlisted = CallerLookup(number=number, withheld=False)
+        unlisted = s.lookup.not_listed(number)
         decision = _decide(s, sid, form, unlisted, now)
         try:
             recorded, cached = s.event_sink.emit_unless_listed(
                 number, _batch(s, sid, unlisted, decision, now))
         except (RedisError, OSError) as error:
-            if not isinstance(error, CircuitOpen):  # the breaker logged the outage once
-                log.warning("routing cache unavailable, reading the database: %s",
-                            type(error).__name__)
+            cache_unavailable(error)
             recorded, cached, redis_answered = False, None, False
         if recorded:
             return render_decision(s.settings, sid, decision)
-        today = now.astimezone(s.settings.tz).date()
-        found = (s.lookup.from_cached(number, cached, today) if cached is not None
-                 else s.lookup.from_database(number, today))
+        read = CacheRead(complete=True, value=cached) if cached is not None else UNREADABLE
+        found = s.lookup.answer(number, read, now.astimezone(s.settings.tz).date())
     decision = _decide(s, sid, form, found, now)
     batch = _batch(s, sid, found, decision, now)
     # No worker can dial anyone while Redis is down: a caller who would be put through is
@@ -117,9 +119,9 @@ def answer_incoming(s: Services, sid: str, form: Mapping[str, str], now: datetim
 
 def _offered_voicemail(batch: Batch, now: datetime) -> Batch:
     """The batch of a caller who was to be put through but hears the trouble route instead."""
-    fallback = Event("fallback", "fallback:unreached", now, {})
+    fallback = events.fallback(now, "fallback:unreached")
     return Batch(batch.call_sid, (*batch.events, fallback), (),
-                 {**batch.live, "state": "voicemail"})
+                 {**batch.live, **LiveCall(state=CallState.VOICEMAIL).encode()})
 
 
 def _decide(s: Services, sid: str, form: Mapping[str, str], found: CallerLookup,
@@ -132,30 +134,32 @@ def _decide(s: Services, sid: str, form: Mapping[str, str], found: CallerLookup,
 
 def _batch(s: Services, sid: str, found: CallerLookup, decision: Decision,
            now: datetime) -> Batch:
-    live = {
-        "state": "waiting" if decision.connects else "message",
-        "outcome": decision.outcome.value,
-        "from": found.number or "",
-        "withheld": "1" if found.withheld else "0",
-        "lookup_failed": "1" if found.failed else "0",
-        "entry_id": str(found.restriction.entry_id) if found.restriction else "",
-        "started": now.isoformat(),
-        "fallback_staff_id": str(decision.fallback_staff_id or ""),
-    }
-    return Batch(sid, decision.events, _effects(s, sid, decision), live)
+    live = LiveCall(
+        state=CallState.WAITING if decision.connects else CallState.MESSAGE,
+        outcome=decision.outcome.value,
+        number=found.number or "",
+        withheld=found.withheld,
+        lookup_failed=found.failed,
+        entry_id=found.restriction.entry_id if found.restriction else None,
+        started=now.isoformat(),
+        fallback_staff_id=decision.fallback_staff_id,
+    )
+    return Batch(sid, decision.events, _effects(s, sid, decision), live.encode())
 
 
 def _effects(s: Services, sid: str, decision: Decision) -> tuple[Effect, ...]:
+    """Who to ring first for a caller put through, and voicemail after the longest wait."""
     if not decision.connects:
         return ()
-    max_wait = s.settings.max_wait_seconds
-    safety_net = Effect("workers.calls.offer_voicemail_if_waiting", "max-wait", (sid,), max_wait)
-    if decision.outcome is Outcome.DESIGNATED_CONTACT:
-        first = Effect("workers.calls.dial_staff", "dial:designated",
-                       (sid, decision.staff_id, Leg.DESIGNATED.value))
-    else:
-        first = Effect("workers.calls.dispatch_to_pool", "dispatch:0", (sid, 0))
-    return first, safety_net
+    first = tuple(_recorded(effect, "dial:designated" if isinstance(effect, DialPerson)
+                            else "dispatch:0") for effect in decision.effects)
+    return *first, _recorded(OfferVoicemail(), "max-wait", s.settings.max_wait_seconds)
+
+
+@lru_cache(maxsize=256)
+def _recorded(effect: CallEffect, key: str, delay_seconds: int = 0) -> Effect:
+    # The same few effects start every call: each is built once (they are immutable values).
+    return Effect.of(effect, key, delay_seconds)
 
 
 def _plain(start_response: Callable, status: int, message: str,

@@ -18,7 +18,3 @@ TIMESTAMP = "Timestamp"
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 SIGNATURE_SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
-
-# Call statuses after which a leg is over, and those meaning it was never answered.
-FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
-UNANSWERED_STATUSES = frozenset({"busy", "failed", "no-answer", "canceled"})

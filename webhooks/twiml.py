@@ -9,6 +9,7 @@ from flask import Response
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from callflow.decision import EMERGENCY_OFFER
+from store.voice_urls import voice_url
 
 VOICE = {"voice": "Polly.Amy", "language": "en-GB"}
 GOODBYE = "Thank you for calling. Goodbye."
@@ -53,11 +54,12 @@ def connect(conference: str, *, base_url: str, offer_emergency: bool = False,
 
 @lru_cache(maxsize=8)
 def _connect_template(base_url: str, offer_emergency: bool, greeting: str) -> str:
-    voice = f"{base_url}/twilio/voice"
-    return _connect(_SID_SLOT, wait_url=f"{voice}/hold",
-                    action_url=f"{voice}/left?call={_SID_SLOT}",
-                    events_url=f"{voice}/conference?call={_SID_SLOT}", greeting=greeting,
-                    offer_url=f"{voice}/menu?then=wait" if offer_emergency else None)
+    return _connect(_SID_SLOT, wait_url=voice_url(base_url, "/hold"),
+                    action_url=voice_url(base_url, "/left", call=_SID_SLOT),
+                    events_url=voice_url(base_url, "/conference", call=_SID_SLOT),
+                    greeting=greeting,
+                    offer_url=voice_url(base_url, "/menu", then="wait") if offer_emergency
+                    else None)
 
 
 def _connect(conference: str, *, wait_url: str, action_url: str, events_url: str,

@@ -4,26 +4,32 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, request
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from callflow.decision import (
-    Caller,
-    Decision,
-    Event,
+from callflow import events
+from callflow.call_state import CALL_SID_PATTERN, FINAL_STATUSES, CallState
+from callflow.decision import Caller, Decision, Outcome, decide, voicemail_offers_emergency
+from callflow.effects import (
+    CallEffect,
+    CallerLeft,
+    DialPerson,
+    FreeStaff,
     Leg,
-    Outcome,
+    NextAgent,
+    OfferVoicemail,
     after_unanswered,
-    decide,
-    voicemail_offers_emergency,
+    passed_on,
 )
+from callflow.events import Event
 from config import clock
 from config.centre import centre_for
 from config.logging_setup import clear_call_sid, set_call_sid
 from config.settings import Settings
-from store.call_events import Batch, CallEventSink, Effect, live_call
+from store.call_events import Batch, CallEventSink, Effect
+from store.live_call import LiveCall, read_live
+from store.voice_urls import VOICE_PREFIX, voice_url
 from usecases.bootstrap import services_of
 from webhooks import twilio_params as tp
 from webhooks import twiml
@@ -31,9 +37,7 @@ from webhooks.signature import twilio_form, twilio_signed
 
 log = logging.getLogger(__name__)
 
-voice = Blueprint("voice", __name__, url_prefix="/twilio/voice")
-
-CALL_SID_PATTERN = re.compile(r"^CA[0-9a-fA-F]{32}$")
+voice = Blueprint("voice", __name__, url_prefix=VOICE_PREFIX)
 STAFF_ID_PATTERN = re.compile(r"^\d{1,9}$")
 DIGITS_PATTERN = re.compile(r"^[0-9*#]{0,20}$")
 CALL_STATUS_PATTERN = re.compile(r"^[a-z-]{1,20}$")
@@ -47,12 +51,6 @@ def _services():
 
 def _sink() -> CallEventSink:
     return _services().event_sink
-
-
-def voice_url(base_url: str, path: str, **query: object) -> str:
-    """An absolute URL of a voice webhook, for Twilio to call back."""
-    suffix = f"?{urlencode(query)}" if query else ""
-    return f"{base_url}/twilio/voice{path}{suffix}"
 
 
 def public_url(path: str, **query: object) -> str:
@@ -95,13 +93,9 @@ def _forget_call_sid(_error: BaseException | None) -> None:
     clear_call_sid()
 
 
-def _event(kind: str, key: str, **detail: object) -> Event:
-    return Event(kind, key, clock.now_utc(), detail)
-
-
-def _emit(sid: str, *events: Event, effects: tuple[Effect, ...] = (),
-          live: dict[str, str] | None = None) -> bool:
-    return _sink().emit(Batch(sid, tuple(events), effects, live or {}))
+def _emit(sid: str, *recorded: Event, effects: tuple[Effect, ...] = (),
+          live: LiveCall | None = None) -> bool:
+    return _sink().emit(Batch.of(sid, *recorded, effects=effects, live=live))
 
 
 def trouble_twiml(settings: Settings) -> str:
@@ -162,13 +156,12 @@ def menu():
     if decision.outcome is Outcome.EMERGENCY:
         # Nobody is dialled for the caller now; as after a hang-up, a phone still ringing for
         # them is stopped and its owner freed.
-        _emit(sid, *decision.events, live={"state": "emergency"},
-              effects=(Effect("workers.calls.call_finished", "left-for-emergency", (sid,)),)
-              if then == "wait" else ())
+        _emit(sid, *decision.events, live=LiveCall(state=CallState.EMERGENCY),
+              effects=(Effect.of(CallerLeft(), "left-for-emergency"),) if then == "wait" else ())
         return twiml.respond_text(render_decision(s.settings, sid, decision))
     # The caller is still whoever the incoming call decided they were: only their key press is
     # news (the core's decision here knows no register entry, so it is not recorded).
-    _emit(sid, _event("emergency_declined", f"menu:{digits or 'none'}", digits=digits or ""))
+    _emit(sid, events.emergency_declined(now, digits or ""))
     if then == "wait":
         return twiml.respond_text(twiml.connect(sid, base_url=s.settings.public_base_url,
                                                 greeting=twiml.HOLD_AGAIN))
@@ -185,7 +178,7 @@ def emergency_ended():
     """The emergency line's leg ended."""
     sid = _query_call()
     status = _param(twilio_form(), tp.DIAL_CALL_STATUS, CALL_STATUS_PATTERN, required=False)
-    _emit(sid, _event("emergency_ended", "emergency-ended", dial_status=status))
+    _emit(sid, events.emergency_ended(clock.now_utc(), status))
     if status and status != "completed":
         return twiml.respond_text(twiml.voicemail(
             action_url=public_url("/recorded", call=sid), recording_url=public_url("/recording"),
@@ -208,12 +201,13 @@ def agent_join():
     sid = _query_call()
     staff_id = _param(request.args, "staff", STAFF_ID_PATTERN)
     leg = Leg(request.args.get("leg", Leg.POOL.value))
-    if live_call(_services().redis, sid).get("state") not in {"waiting", "ringing"}:
+    now = clock.now_utc()
+    if not read_live(_services().redis, sid).waiting:
         # The caller hung up, or moved on to voicemail while this phone rang.
-        _emit(sid, _event("answered_too_late", f"late:{staff_id}", staff_id=int(staff_id)))
+        _emit(sid, events.answered_too_late(now, int(staff_id)))
         return twiml.respond_text(twiml.goodbye(["Sorry, the caller is no longer waiting."]))
-    _emit(sid, _event("connected", f"connected:{staff_id}", staff_id=int(staff_id), leg=leg.value),
-          live={"state": "connected", "staff_id": staff_id})
+    _emit(sid, events.connected(now, int(staff_id), leg.value),
+          live=LiveCall(state=CallState.CONNECTED, staff_id=int(staff_id)))
     return twiml.respond_text(twiml.join_conference(sid))
 
 
@@ -226,34 +220,34 @@ def agent_status():
     attempt = _param(request.args, "attempt", STAFF_ID_PATTERN, required=False) or "0"
     leg = Leg(request.args.get("leg", Leg.POOL.value))
     status = _param(twilio_form(), tp.CALL_STATUS, CALL_STATUS_PATTERN)
-    if status not in tp.FINAL_STATUSES:
+    if status not in FINAL_STATUSES:
         return NO_CONTENT
     key = f"agent:{staff_id}:{attempt}"
+    now = clock.now_utc()
     if status == "completed":
-        _emit(sid, _event("agent_left", f"{key}:completed", staff_id=staff_id),
-              effects=(Effect("workers.calls.staff_free", f"free:{key}", (sid, staff_id)),))
+        _emit(sid, events.agent_left(now, staff_id, attempt),
+              effects=(Effect.of(FreeStaff(staff_id), f"free:{key}"),))
         return NO_CONTENT
     fallback = request.args.get("fallback", "")
-    step = after_unanswered(leg, int(fallback) if fallback.isdigit() else None)
-    event = _event("no_answer", f"{key}:{status}", staff_id=staff_id, status=status,
-                   leg=leg.value, next=step.action)
-    if step.action == "pool":
-        effect = Effect("workers.calls.agent_missed", f"missed:{key}", (sid, staff_id,
-                                                                        int(attempt)))
-    elif step.action == "dial":
-        effect = Effect("workers.calls.dial_staff", f"dial:fallback:{step.staff_id}",
-                        (sid, step.staff_id, Leg.FALLBACK.value))
-    else:
-        effect = Effect("workers.calls.send_to_voicemail", "voicemail", (sid,))
-    effects: tuple[Effect, ...] = (effect,)
-    if step.action != "pool":  # a pool agent is freed (and set away) by agent_missed
-        effects = (Effect("workers.calls.staff_free", f"free:{key}", (sid, staff_id)), effect)
-    if leg is Leg.DESIGNATED and step.action != "pool":
-        went_to = "fallback" if step.action == "dial" else "voicemail"
-        effects += (Effect("workers.calls.passed_on", f"passed-on:{key}",
-                           (sid, staff_id, went_to)),)
-    _emit(sid, event, effects=effects)
+    step = after_unanswered(leg, staff_id, int(attempt),
+                            int(fallback) if fallback.isdigit() else None)
+    effects: tuple[Effect, ...] = (Effect.of(step, _step_key(step, key)),)
+    if not isinstance(step, NextAgent):  # a pool agent is freed (and set away) by the next step
+        effects = (Effect.of(FreeStaff(staff_id), f"free:{key}"), *effects)
+    note = passed_on(leg, staff_id, step)
+    if note is not None:
+        effects += (Effect.of(note, f"passed-on:{key}"),)
+    _emit(sid, events.no_answer(now, staff_id, attempt, status, leg.value, step), effects=effects)
     return NO_CONTENT
+
+
+def _step_key(step: CallEffect, key: str) -> str:
+    """The key of what follows an unanswered leg: one fallback and one voicemail per call."""
+    if isinstance(step, DialPerson):
+        return f"dial:fallback:{step.staff_id}"
+    if isinstance(step, OfferVoicemail):
+        return "voicemail"
+    return f"missed:{key}"
 
 
 @voice.post("/conference")
@@ -266,9 +260,8 @@ def conference_events():
     conference_sid = form.get(tp.CONFERENCE_SID, "")
     participant = form.get(tp.CALL_SID, "")
     sequence = form.get(tp.SEQUENCE_NUMBER, "")
-    live = {"conference_sid": conference_sid} if conference_sid.startswith("CF") else None
-    _emit(sid, _event("conference", f"conference:{name}:{participant}:{sequence}",
-                      event=name, participant=participant, conference_sid=conference_sid),
+    live = LiveCall(conference_sid=conference_sid) if conference_sid.startswith("CF") else None
+    _emit(sid, events.conference(clock.now_utc(), name, participant, sequence, conference_sid),
           live=live)
     return NO_CONTENT
 
@@ -287,9 +280,9 @@ def take_voicemail():
     sid = _query_call()
     s = _services()
     now = clock.now_utc()
-    restricted = bool(live_call(s.redis, sid).get("entry_id"))
+    restricted = read_live(s.redis, sid).restricted
     offer = voicemail_offers_emergency(restricted, centre_for(s.settings, now.year))
-    _emit(sid, _event("voicemail_offered", "voicemail-offered"), live={"state": "voicemail"})
+    _emit(sid, events.voicemail_offered(now), live=LiveCall(state=CallState.VOICEMAIL))
     return twiml.respond_text(twiml.voicemail(
         action_url=public_url("/recorded", call=sid),
         recording_url=public_url("/recording", call=sid),
@@ -302,10 +295,9 @@ def recorded():
     """The caller finished a voicemail."""
     form = twilio_form()
     sid = _call_sid()
-    recording_sid = form.get(tp.RECORDING_SID, "") or "none"
-    _emit(sid, _event("voicemail", f"voicemail:{recording_sid}",
-                      recording_url=form.get(tp.RECORDING_URL, ""),
-                      duration=form.get(tp.RECORDING_DURATION, "")))
+    _emit(sid, events.voicemail(clock.now_utc(), form.get(tp.RECORDING_SID, ""),
+                                form.get(tp.RECORDING_URL, ""),
+                                form.get(tp.RECORDING_DURATION, "")))
     return twiml.respond_text(twiml.goodbye(["Thank you, we have your message."]))
 
 
@@ -315,10 +307,8 @@ def recording_status():
     """Twilio's recording status callback: the recording is ready (or failed)."""
     form = twilio_form()
     sid = _call_sid()
-    recording_sid = form.get(tp.RECORDING_SID, "") or "none"
-    _emit(sid, _event("recording", f"recording:{recording_sid}:{form.get('RecordingStatus', '')}",
-                      recording_url=form.get(tp.RECORDING_URL, ""),
-                      status=form.get("RecordingStatus", "")))
+    _emit(sid, events.recording(clock.now_utc(), form.get(tp.RECORDING_SID, ""),
+                                form.get(tp.RECORDING_URL, ""), form.get("RecordingStatus", "")))
     return NO_CONTENT
 
 
@@ -336,15 +326,15 @@ def call_status():
     sent_at = form.get(tp.TIMESTAMP, "")
     effects: tuple[Effect, ...] = ()
     live = None
-    if status in tp.FINAL_STATUSES:
-        effects = (Effect("workers.calls.call_finished", "finished", (sid,)),)
-        live = {"state": "ended"}
+    if status in FINAL_STATUSES:
+        effects = (Effect.of(CallerLeft(), "finished"),)
+        live = LiveCall(state=CallState.ENDED)
     # Twilio's retry of one callback repeats its SequenceNumber (or Timestamp): one event; two
     # callbacks with the same status are two.
     key = f"status:{status}:{sequence or sent_at[:40]}"
-    _emit(sid, _event("status", key, status=status,
-                      duration=int(duration) if duration.isdigit() else None,
-                      sequence=int(sequence) if sequence else None),
+    _emit(sid, events.status(clock.now_utc(), key, status,
+                             int(duration) if duration.isdigit() else None,
+                             int(sequence) if sequence else None),
           effects=effects, live=live)
     return NO_CONTENT
 
@@ -359,6 +349,6 @@ def fallback():
     form = twilio_form()
     sid = form.get(tp.CALL_SID, "")
     if CALL_SID_PATTERN.match(sid):
-        _sink().spool(Batch(sid, (_event("fallback", "fallback",
-                                          error=form.get("ErrorCode", "")),)))
+        _sink().spool(Batch(sid, (events.fallback(clock.now_utc(),
+                                                  error=form.get("ErrorCode", "")),)))
     return twiml.respond_text(_trouble())

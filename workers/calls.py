@@ -7,34 +7,52 @@ REST call, so a retry or a duplicate does no harm.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
-from urllib.parse import urlencode
 
 from sqlalchemy import select
 
-from callflow.decision import Event, Leg, after_unanswered
+from callflow import events
+from callflow.call_state import WAITING_STATES, CallState
+from callflow.effects import (
+    CallEffect,
+    CallerLeft,
+    DialPerson,
+    DialPool,
+    FreeStaff,
+    Leg,
+    NextAgent,
+    OfferVoicemail,
+    PassedOn,
+    after_unanswered,
+)
+from callflow.effects import passed_on as passed_on_note
+from callflow.events import Event
 from config import clock
 from config.logging_setup import with_call_sid
 from store import twilio_rest
 from store.agent_pool import AgentPool, Availability, Claim
-from store.call_events import Batch, live_call, set_live
+from store.call_events import Batch, job_id_for
+from store.live_call import LiveCall, read_live, update_live
 from store.models import Staff
+from store.voice_urls import voice_url
 from workers.context import services
-from workers.pump import job_id_for
 
 log = logging.getLogger(__name__)
 
 NO_AGENT_RETRY_SECONDS = 5
-WAITING_STATES = {"waiting", "ringing"}
 
 
 def _url(path: str, **query: object) -> str:
-    base = services().settings.public_base_url
-    return f"{base}/twilio/voice{path}" + (f"?{urlencode(query)}" if query else "")
+    return voice_url(services().settings.public_base_url, path, **query)
 
 
-def _record(call_sid: str, kind: str, key: str, **detail: object) -> None:
-    services().event_sink.emit(Batch(call_sid, (Event(kind, key, clock.now_utc(), detail),)))
+def _record(call_sid: str, event: Event) -> None:
+    services().event_sink.emit(Batch(call_sid, (event,)))
+
+
+def _live(call_sid: str) -> LiveCall:
+    return read_live(services().worker_redis, call_sid)
 
 
 def _pool() -> AgentPool:
@@ -48,8 +66,7 @@ def _client():
 @with_call_sid
 def dispatch_to_pool(call_sid: str, attempt: int) -> str:
     """Ring the longest-idle available agent for a waiting caller, or try again shortly."""
-    live = live_call(services().worker_redis, call_sid)
-    if live.get("state") not in WAITING_STATES:
+    if not _live(call_sid).waiting:
         return "caller no longer waiting"
     staff_id = _pool().claim_longest_idle(call_sid)
     if staff_id is not None and not _still_waiting(call_sid):
@@ -68,29 +85,29 @@ def dispatch_to_pool(call_sid: str, attempt: int) -> str:
 @with_call_sid
 def dial_staff(call_sid: str, staff_id: int, leg: str) -> str:
     """Ring a named member of staff (a designated contact or the fallback) for a caller."""
-    live = live_call(services().worker_redis, call_sid)
-    if live.get("state") not in WAITING_STATES:
+    if not _live(call_sid).waiting:
         return "caller no longer waiting"
+    dialled_as = Leg(leg)
     claim = _pool().claim_named(staff_id, call_sid)
+    now = clock.now_utc()
     if claim is Claim.BUSY:
         # On another call: as good as busy, so the fallback takes over (policy 4.1).
-        _record(call_sid, "no_answer", f"agent:{staff_id}:0:busy", staff_id=staff_id,
-                status="busy", leg=leg)
-        return _unanswered(call_sid, staff_id, Leg(leg), 0, "busy")
+        _record(call_sid, events.no_answer(now, staff_id, 0, "busy", dialled_as.value))
+        return _unanswered(call_sid, staff_id, dialled_as, 0)
     if claim is Claim.AWAY:
         # Away (or signed out) means away: not rung, and left away; the fallback takes over.
         log.info("call %s: staff %s is away, so the call goes on to the fallback", call_sid,
                  staff_id)
-        _record(call_sid, f"{leg}_contact_away", f"away:{staff_id}", staff_id=staff_id, leg=leg)
-        return _unanswered(call_sid, staff_id, Leg(leg), 0, "away")
+        _record(call_sid, events.contact_away(now, staff_id, dialled_as))
+        return _unanswered(call_sid, staff_id, dialled_as, 0)
     if not _still_waiting(call_sid):
         _pool().release(staff_id, call_sid)
         return "caller no longer waiting"
-    return _dial(call_sid, staff_id, Leg(leg), 0)
+    return _dial(call_sid, staff_id, dialled_as, 0)
 
 
 def _still_waiting(call_sid: str) -> bool:
-    return live_call(services().worker_redis, call_sid).get("state") in WAITING_STATES
+    return _live(call_sid).waiting
 
 
 def _dial(call_sid: str, staff_id: int, leg: Leg, attempt: int) -> str:
@@ -98,12 +115,12 @@ def _dial(call_sid: str, staff_id: int, leg: Leg, attempt: int) -> str:
     with s.sessions() as session:
         member = session.scalar(select(Staff).where(Staff.id == staff_id, Staff.active))
         target = member.dial_target if member else None
-    fallback = services().worker_redis.hget(f"callflow:live:{call_sid}", "fallback_staff_id")
+    fallback = _live(call_sid).fallback_staff_id
     query = {"call": call_sid, "staff": staff_id, "leg": leg.value, "attempt": attempt,
-             "fallback": (fallback or b"").decode()}
+             "fallback": "" if fallback is None else fallback}
     if target is None:
         log.warning("staff %s cannot be dialled (no client identity or phone)", staff_id)
-        return _unanswered(call_sid, staff_id, leg, attempt, "failed")
+        return _unanswered(call_sid, staff_id, leg, attempt)
     try:
         leg_sid = twilio_rest.dial_into_conference(
             _client(), to=target, from_=s.settings.twilio_phone_number,
@@ -112,15 +129,13 @@ def _dial(call_sid: str, staff_id: int, leg: Leg, attempt: int) -> str:
         )
     except twilio_rest.TwilioRefused as refused:
         log.error("Twilio refused to dial staff %s: %s", staff_id, refused)
-        _record(call_sid, "dial_refused", f"dial-refused:{staff_id}:{attempt}",
-                staff_id=staff_id, status=refused.status, message=str(refused))
-        return _unanswered(call_sid, staff_id, leg, attempt, "failed")
-    _record(call_sid, "dialled", f"dialled:{staff_id}:{attempt}", staff_id=staff_id,
-            leg=leg.value)
-    if not set_live(s.worker_redis, call_sid, {"state": "ringing",
-                                               "ringing_staff_id": str(staff_id),
-                                               "ringing_leg_sid": leg_sid},
-                    while_in=WAITING_STATES):
+        _record(call_sid, events.dial_refused(clock.now_utc(), staff_id, attempt,
+                                              refused.status, str(refused)))
+        return _unanswered(call_sid, staff_id, leg, attempt)
+    _record(call_sid, events.dialled(clock.now_utc(), staff_id, attempt, leg.value))
+    ringing = LiveCall(state=CallState.RINGING, ringing_staff_id=staff_id,
+                       ringing_leg_sid=leg_sid)
+    if not update_live(s.worker_redis, call_sid, ringing, while_in=WAITING_STATES):
         # The caller hung up (or moved on) while this phone was being dialled: stop it.
         _cancel_leg(leg_sid)
         _pool().release(staff_id, call_sid)
@@ -128,19 +143,14 @@ def _dial(call_sid: str, staff_id: int, leg: Leg, attempt: int) -> str:
     return f"dialled staff {staff_id}"
 
 
-def _unanswered(call_sid: str, staff_id: int, leg: Leg, attempt: int, status: str) -> str:
+def _unanswered(call_sid: str, staff_id: int, leg: Leg, attempt: int) -> str:
     """Move on as if the leg went unanswered (the same path as Twilio's status callback)."""
     _pool().release(staff_id, call_sid)
-    raw = services().worker_redis.hget(f"callflow:live:{call_sid}", "fallback_staff_id")
-    fallback = int(raw) if raw and raw.isdigit() else None
-    step = after_unanswered(leg, fallback)
-    if leg is Leg.DESIGNATED and step.action != "pool":
-        passed_on(call_sid, staff_id, "fallback" if step.action == "dial" else "voicemail")
-    if step.action == "pool":
-        return agent_missed(call_sid, staff_id, attempt)
-    if step.action == "dial" and step.staff_id is not None:
-        return dial_staff(call_sid, step.staff_id, Leg.FALLBACK.value)
-    return send_to_voicemail(call_sid)
+    step = after_unanswered(leg, staff_id, attempt, _live(call_sid).fallback_staff_id)
+    note = passed_on_note(leg, staff_id, step)
+    if note is not None:
+        run_now(call_sid, note)
+    return run_now(call_sid, step)
 
 
 @with_call_sid
@@ -169,24 +179,22 @@ def staff_free(call_sid: str, staff_id: int) -> str:
 @with_call_sid
 def send_to_voicemail(call_sid: str) -> str:
     """Move a waiting caller to voicemail (policy 4.1: a form of contact is kept)."""
-    client = services().worker_redis
-    if live_call(client, call_sid).get("state") not in WAITING_STATES:
+    if not _live(call_sid).waiting:
         return "caller no longer waiting"
     twilio_rest.redirect_call(_client(), call_sid, _url("/voicemail", call=call_sid))
-    set_live(client, call_sid, {"state": "voicemail"})
+    update_live(services().worker_redis, call_sid, LiveCall(state=CallState.VOICEMAIL))
     _stop_ringing(call_sid)
     return "sent to voicemail"
 
 
 def _stop_ringing(call_sid: str) -> None:
     """Cancel a staff phone still ringing for a caller who has moved on, and free its owner."""
-    live = live_call(services().worker_redis, call_sid)
-    leg_sid, staff_id = live.get("ringing_leg_sid"), live.get("ringing_staff_id", "")
-    if not leg_sid or live.get("staff_id"):
+    live = _live(call_sid)
+    if not live.ringing_leg_sid or live.staff_id is not None:
         return
-    _cancel_leg(leg_sid)
-    if staff_id.isdigit():
-        _pool().release(int(staff_id), call_sid)
+    _cancel_leg(live.ringing_leg_sid)
+    if live.ringing_staff_id is not None:
+        _pool().release(live.ringing_staff_id, call_sid)
 
 
 def _cancel_leg(leg_sid: str) -> None:
@@ -198,7 +206,7 @@ def _cancel_leg(leg_sid: str) -> None:
 
 @with_call_sid
 def offer_voicemail_if_waiting(call_sid: str) -> str:
-    """After the maximum wait, a caller nobody has answered is offered voicemail."""
+    """send_to_voicemail, under the name of max-wait jobs scheduled before effects were typed."""
     return send_to_voicemail(call_sid)
 
 
@@ -206,10 +214,26 @@ def offer_voicemail_if_waiting(call_sid: str) -> str:
 def call_finished(call_sid: str) -> str:
     """The caller hung up: stop any phone still ringing for them, free whoever was on the call."""
     _stop_ringing(call_sid)
-    live = live_call(services().worker_redis, call_sid)
-    freed = []
-    for field in ("staff_id", "ringing_staff_id"):
-        if live.get(field, "").isdigit():
-            if _pool().release(int(live[field]), call_sid):
-                freed.append(live[field])
+    live = _live(call_sid)
+    freed = [str(staff_id) for staff_id in (live.staff_id, live.ringing_staff_id)
+             if staff_id is not None and _pool().release(staff_id, call_sid)]
     return f"freed {', '.join(freed) or 'nobody'}"
+
+
+# The one table from the core's effects to the jobs that carry them out; each job takes the
+# CallSid, then the effect's fields in order.
+JOBS: dict[type[CallEffect], Callable[..., str]] = {
+    DialPool: dispatch_to_pool,
+    DialPerson: dial_staff,
+    NextAgent: agent_missed,
+    OfferVoicemail: send_to_voicemail,
+    FreeStaff: staff_free,
+    PassedOn: passed_on,
+    CallerLeft: call_finished,
+}
+JOBS_BY_NAME = {effect.name: job for effect, job in JOBS.items()}
+
+
+def run_now(call_sid: str, effect: CallEffect) -> str:
+    """Carry out an effect in this job, through its job in the table."""
+    return JOBS[type(effect)](call_sid, *effect.arguments())

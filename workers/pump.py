@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import socket
 import threading
 import time
@@ -16,11 +15,12 @@ from rq import Queue, Retry
 from config import clock
 from config.clock import local_today
 from config.logging_setup import call_sid_bound
-from store.call_events import STREAM_KEY, Batch, Effect, drain_spool
+from store.call_events import STREAM_KEY, Batch, Effect, drain_spool, job_id_for
 from store.call_log import CallLog
 from store.db import transaction
 from store.dead_letters import DeadLetters, error_type, fields_of, is_about_the_data
 from store.redis_client import Outage, wait_for_redis
+from workers.calls import JOBS_BY_NAME
 from workers.context import services
 
 log = logging.getLogger(__name__)
@@ -42,24 +42,22 @@ def _ensure_group(client: redis.Redis) -> None:
             raise
 
 
-def job_id_for(call_sid: str, key: str) -> str:
-    """The same effect of the same call always has the same job id (RQ allows [\\w-] only)."""
-    return re.sub(r"[^A-Za-z0-9_-]", "-", f"{call_sid}-{key}")
-
-
 def start_effect(queue: Queue, call_sid: str, effect: Effect) -> bool:
     """Enqueue an effect's job once, however often its batch is replayed."""
     job_id = job_id_for(call_sid, effect.key)
     mark = EFFECT_MARK_KEY.format(job_id=job_id)
     if not queue.connection.set(mark, b"1", nx=True, ex=EFFECT_MARK_TTL):
         return False
+    job = JOBS_BY_NAME.get(effect.func)
+    # A typed effect's job takes the CallSid first; an effect written before effects were typed
+    # names its job's dotted path and carries the CallSid among its arguments.
+    func, args = (job, (call_sid, *effect.args)) if job else (effect.func, effect.args)
     try:
         if effect.delay_seconds:
-            queue.enqueue_in(timedelta(seconds=effect.delay_seconds), effect.func, *effect.args,
+            queue.enqueue_in(timedelta(seconds=effect.delay_seconds), func, *args,
                              job_id=job_id, retry=EFFECT_RETRY, result_ttl=3600)
         else:
-            queue.enqueue(effect.func, *effect.args, job_id=job_id, retry=EFFECT_RETRY,
-                          result_ttl=3600)
+            queue.enqueue(func, *args, job_id=job_id, retry=EFFECT_RETRY, result_ttl=3600)
     except Exception:
         queue.connection.delete(mark)
         raise
@@ -70,59 +68,42 @@ def pump_events(batch_size: int = 500, max_rounds: int = 200) -> int:
     """Ingest what is pending (and any events a crashed pump left), once each; returns events
     seen. The periodic safety net behind the standing pump, and the tests' way to run it."""
     s = services()
-    client = s.worker_redis
-    drain_spool(s.settings.var_dir / "spool", client)
-    _ensure_group(client)
     consumer = _consumer()
     seen = 0
     for _ in range(max_rounds):
-        _next, claimed, *_ = client.xautoclaim(STREAM_KEY, GROUP, consumer, CLAIM_IDLE_MS,
-                                               "0-0", count=batch_size)
-        fresh = client.xreadgroup(GROUP, consumer, {STREAM_KEY: ">"}, count=batch_size)
-        entries = list(claimed) + [entry for _stream, items in fresh for entry in items]
+        entries, events = _pump_round(s, consumer, batch_size, chores=True)
+        seen += events
         if not entries:
             break
-        seen += _ingest(s, client, entries)
     return seen
 
 
 def run_pump(stop: threading.Event, batch_size: int = 500, block_ms: int = 1000) -> None:
     """The standing pump: waits on the stream and ingests events as they arrive, until stop.
 
-    Between waits, at most every few seconds and at once after a failed round, it replays the
-    disk spool, retries what it read but could not record, and claims what a crashed pump
-    left; an idle pump costs Redis one blocked read a second.
+    Between waits, at most every few seconds and at once after a failed round, it does the
+    chores: replays the disk spool, retries what it read but could not record, and claims what
+    a crashed pump left; an idle pump costs Redis one blocked read a second.
     """
     s = services()
-    client = s.worker_redis
     consumer = _consumer()
     chores_due = 0.0
     redis_outage = Outage("callflow pump", log)
     failing: str | None = None
     while not stop.is_set():
         try:
-            if time.monotonic() >= chores_due:
-                _ensure_group(client)
-                drain_spool(s.settings.var_dir / "spool", client)
+            chores = time.monotonic() >= chores_due
+            if chores:
                 # A register write that died between its commit and the routing cache leaves
                 # the cache marked incomplete (calls then read the database): rebuild it soon.
                 s.register.sync_cache(local_today(s.settings.tz))
-                mine = client.xreadgroup(GROUP, consumer, {STREAM_KEY: "0"}, count=batch_size)
-                _next, claimed, *_ = client.xautoclaim(
-                    STREAM_KEY, GROUP, consumer, CLAIM_IDLE_MS, "0-0", count=batch_size)
-                left = dict([entry for _stream, items in mine or () for entry in items] + claimed)
-                if left:
-                    _ingest(s, client, list(left.items()))
+            _pump_round(s, consumer, batch_size, chores=chores, block_ms=block_ms)
+            if chores:
                 chores_due = time.monotonic() + CHORES_EVERY_SECONDS
-            fresh = client.xreadgroup(GROUP, consumer, {STREAM_KEY: ">"}, count=batch_size,
-                                      block=block_ms)
-            entries = [entry for _stream, items in fresh or () for entry in items]
-            if entries:
-                _ingest(s, client, entries)
         except (redis.RedisError, OSError) as error:
             # What was read stays pending and is claimed again once Redis is back.
             redis_outage.failed(error)
-            wait_for_redis(client, redis_outage, stop)
+            wait_for_redis(s.worker_redis, redis_outage, stop)
             chores_due = 0.0
         except Exception as error:
             # The database is away: logged once (by type: its message may hold call data).
@@ -136,6 +117,33 @@ def run_pump(stop: threading.Event, batch_size: int = 500, block_ms: int = 1000)
             if failing is not None:
                 log.warning("pump: the call log can be written again")
                 failing = None
+
+
+def _pump_round(s, consumer: str, batch_size: int, *, chores: bool,
+                block_ms: int | None = None) -> tuple[int, int]:
+    """One turn of the stream loop: with chores, the spool and what is left pending (this
+    pump's own and, once idle long enough, a crashed pump's), then what is new, waiting up to
+    block_ms for it. Returns the entries taken and the events among them."""
+    client = s.worker_redis
+    entries: list = []
+    events = 0
+    if chores:
+        _ensure_group(client)
+        drain_spool(s.settings.var_dir / "spool", client)
+        mine = client.xreadgroup(GROUP, consumer, {STREAM_KEY: "0"}, count=batch_size)
+        _next, claimed, *_ = client.xautoclaim(STREAM_KEY, GROUP, consumer, CLAIM_IDLE_MS,
+                                               "0-0", count=batch_size)
+        left = dict([entry for _stream, items in mine or () for entry in items] + claimed)
+        if left:
+            entries += left.items()
+            events += _ingest(s, client, list(left.items()))
+    fresh = client.xreadgroup(GROUP, consumer, {STREAM_KEY: ">"}, count=batch_size,
+                              block=block_ms)
+    new = [entry for _stream, items in fresh or () for entry in items]
+    if new:
+        entries += new
+        events += _ingest(s, client, new)
+    return len(entries), events
 
 
 def _consumer() -> str:

@@ -27,7 +27,8 @@ def _today(now: datetime) -> date:
 def record_lapses_job() -> list[str]:
     """Daily: record the lapse of every entry past its end date."""
     now = clock.now_utc()
-    recorded = record_lapses(services().register, now, _today(now))
+    s = services()
+    recorded = record_lapses(s.register, now, _today(now), s.settings.lapse_unreviewed_after_days)
     log.info("recorded %d lapsed entr%s", len(recorded), "y" if len(recorded) == 1 else "ies")
     return recorded
 

@@ -46,9 +46,9 @@ def settings_env(workdir: Path, database_url: str, redis_url: str) -> dict[str, 
 def start_web(env: dict[str, str], workdir: Path, workers: int = 2) -> tuple[ServiceProcess, int]:
     """gunicorn as the runner starts it, answering /healthz."""
     port = free_port()
-    web = ServiceProcess([sys.executable, "-m", "gunicorn", "service.wsgi:app", "--bind",
-                          f"{LOOPBACK}:{port}", "--workers", str(workers), "--worker-class",
-                          "gthread", "--threads", "4"], env, workdir / "web.log").start()
+    web = ServiceProcess([sys.executable, "-m", "gunicorn", "service.wsgi:app", "--config",
+                          "python:service.gunicorn_conf", "--bind", f"{LOOPBACK}:{port}",
+                          "--workers", str(workers)], env, workdir / "web.log").start()
     wait_until(lambda: get_json(port, "/healthz")[0] == 200, 60, "the web server")
     return web, port
 

@@ -20,8 +20,8 @@ from bench.faults import Row
 from config.settings import load_settings
 from service.app import create_app
 from store.agent_pool import AgentPool, Availability
-from store.call_events import live_call
 from store.db import transaction
+from store.live_call import live_call
 from tests.faults.processes import DurableRedisServer
 from usecases.bootstrap import Services
 from usecases.staff import add_staff

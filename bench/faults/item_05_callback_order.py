@@ -17,7 +17,7 @@ from twilio.request_validator import RequestValidator
 from bench.faults import Row
 from config.settings import load_settings
 from service.app import create_app
-from store.call_events import live_call, set_live
+from store.live_call import live_call, set_live
 from store.models import Call
 from tests.faults.processes import RedisServer
 from usecases.bootstrap import Services

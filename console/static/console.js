@@ -8,6 +8,8 @@
   var root = document.getElementById("console");
   if (!root) return;
   var phoneKind = root.dataset.phone; // "simulator", "twilio" or "none"
+  // The live call's states, from the core's one list (callflow/call_state.py).
+  var STATE = JSON.parse(root.dataset.callStates);
   var pinned = new URLSearchParams(window.location.search).get("call") || "";
 
   var $ = function (id) { return document.getElementById(id); };
@@ -54,7 +56,7 @@
       return "Not allowed: " + (said || "you may not act on this call") + ".";
     }
     if (answer.status === 404) return "That call is not known" + (said ? ": " + said : "") + ".";
-    if (answer.status === 409 && said === "warn before ending") {
+    if (answer.status === 409 && said === root.dataset.notWarned) {
       return "Refused: give a warning before ending the call (policy 4.5). Without a warning " +
         "only \u201cthreat or violence\u201d ends a call.";
     }
@@ -97,11 +99,17 @@
   var AVAILABILITY_TEXT = {
     available: "Available", away: "Away", busy: "Busy \u2014 on a call",
     "wrap-up": "Wrap-up \u2014 save the reason for your last call",
+    recovering: "Recovering \u2014 no calls for a few minutes",
   };
+
+  // Time to recover after an abusive call: the countdown is recovery.js's.
+  function showRecovery(me) {
+    if (window.callflowRecovery) window.callflowRecovery.show(me.recovery || null, readMe);
+  }
 
   function renderAvailability() {
     var pill = $("availability");
-    var onCall = call && !call.unknown && call.state !== "ended" && !call.ended_by_agent;
+    var onCall = call && !call.unknown && call.state !== STATE.ENDED && !call.ended_by_agent;
     var shown = onCall && availability !== "away" ? "busy" : availability;
     pill.textContent = AVAILABILITY_TEXT[shown] || shown;
     pill.className = "pill " + shown;
@@ -118,6 +126,7 @@
       if (answer.ok) {
         availability = answer.data.availability || choice;
         renderAvailability();
+        showRecovery(answer.data);
       } else {
         say($("availability-message"), explain(answer), "error");
       }
@@ -131,6 +140,7 @@
         if (answer.data.csrf_token) csrf = answer.data.csrf_token;
         renderAvailability();
         showWrapUp(answer.data.wrap_up ? answer.data.wrap_up.call_sid : "");
+        showRecovery(answer.data);
       }
     });
   }
@@ -147,15 +157,15 @@
 
   function stateText(c) {
     if (c.ended_by_agent) return "Ended by you";
-    if (c.state === "ringing") return "Ringing you";
-    if (c.state === "waiting") return "Caller waiting";
-    if (c.state === "connected") {
+    if (c.state === STATE.RINGING) return "Ringing you";
+    if (c.state === STATE.WAITING) return "Caller waiting";
+    if (c.state === STATE.CONNECTED) {
       if (!c.started_at_text) return "Connected";
       return "Connected \u00b7 call began " + (c.started_at_text || "");
     }
     if (c.went_to === "fallback") return "Went to your fallback contact";
     if (c.went_to === "voicemail") return "Went to voicemail";
-    if (c.state === "ended") return "Call ended";
+    if (c.state === STATE.ENDED) return "Call ended";
     return c.state || "";
   }
 
@@ -216,7 +226,7 @@
       $("call-number").textContent = "Call " + shown.call_sid.slice(0, 12) + "\u2026";
       $("call-customer").textContent = "";
       $("call-state").textContent = "Details not available";
-      ["lookup-failed", "poi", "poi-facts", "ring-hint", "ended-note", "end-hint", "warned"].forEach(
+      ["lookup-failed", "abuse-warning", "poi", "poi-facts", "ring-hint", "ended-note", "end-hint", "warned"].forEach(
         function (id) { $(id).hidden = true; });
       $("actions").hidden = false;
       $("warn").disabled = $("end").disabled = $("end-threat").disabled = signedOut;
@@ -230,10 +240,14 @@
     $("call-state").textContent = stateText(shown);
     $("lookup-failed").hidden = !shown.register_check_failed;
     renderPersonOfInterest(shown.person_of_interest);
+    var abuse = shown.last_ended_for_abuse; // policy 5.2: even if not on the register
+    $("abuse-warning").hidden = !abuse;
+    $("abuse-warning").textContent = abuse ? "This number\u2019s last call was ended for " +
+      abuse.reason_text + " on " + abuse.when + "." : "";
 
-    var over = shown.state === "ended" || !!shown.ended_by_agent;
-    var connected = shown.state === "connected" && !over;
-    $("ring-hint").hidden = over || shown.state !== "ringing";
+    var over = shown.state === STATE.ENDED || !!shown.ended_by_agent;
+    var connected = shown.state === STATE.CONNECTED && !over;
+    $("ring-hint").hidden = over || shown.state !== STATE.RINGING;
     $("actions").hidden = !connected;
     $("warn").disabled = signedOut;
     $("end").disabled = signedOut || !shown.warned;
@@ -254,7 +268,7 @@
           // Opened for one call (a supervisor stepping in): its details are refused or gone,
           // but the actions stay, and the server decides whether they may be done.
           var first = !call;
-          call = { call_sid: pinned, unknown: true, state: "connected", warned: false };
+          call = { call_sid: pinned, unknown: true, state: STATE.CONNECTED, warned: false };
           if (first) say($("call-message"), explain(answer), "error");
           renderCall();
         }
@@ -265,7 +279,7 @@
       if (!next && call && !pinned) {
         // Keep the call that just ended on screen (what was done, reports), until the next one.
         next = call;
-        next.state = "ended";
+        next.state = STATE.ENDED;
         if (passedOn && passedOn.call_sid === next.call_sid) next.went_to = passedOn.went_to;
       }
       showPassedOn(!next && passedOn);
@@ -276,7 +290,7 @@
         next.ended_by_agent = next.ended_by_agent || mine.ended;
       }
       if (next && (!call || call.call_sid !== next.call_sid)) say($("call-message"), "");
-      var arrived = next && next.state === "ringing" && (!call || call.call_sid !== next.call_sid);
+      var arrived = next && next.state === STATE.RINGING && (!call || call.call_sid !== next.call_sid);
       call = next;
       if (arrived) announceCall(call.call_sid, call.person_of_interest);
       if (call) remember(call);
@@ -336,7 +350,7 @@
     button.disabled = true;
     var sid = call.call_sid;
     request("POST", "/api/calls/" + encodeURIComponent(sid) + "/end",
-      threat ? { reason: "threat_or_violence" } : {}).then(function (answer) {
+      threat ? { reason: button.dataset.reason } : {}).then(function (answer) {
       button.disabled = signedOut;
       if (!answer.ok) {
         say($("call-message"), explain(answer), "error");
@@ -588,6 +602,7 @@
   $("decline").addEventListener("click", declineCall);
   $("hangup").addEventListener("click", hangUp);
   $("mute").addEventListener("click", toggleMute);
+  $("recovery-return").addEventListener("click", function () { setAvailability("available"); });
 
   restoreLastCall();
   renderAvailability();

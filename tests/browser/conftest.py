@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from rq import SimpleWorker
 from rq.timeouts import TimerDeathPenalty
 from sqlalchemy import select
@@ -230,13 +231,17 @@ def demo_register(services, staff) -> None:
 # -- helpers for the tests ---------------------------------------------------------------------
 
 
-def sign_in(page, base_url: str, email: str, password: str = TEST_PASSWORD) -> None:
-    """Sign in through the form, as a person does."""
-    page.goto(f"{base_url}/signin")
+def sign_in_browser(page, base_url: str, email: str, password: str = TEST_PASSWORD,
+                    landing: str | None = None) -> None:
+    """Sign in through the form in Chromium, as a person does; with `landing`, go on to it."""
+    page.goto(f"{base_url}/signin" + (f"?next={landing}" if landing else ""))
     page.fill("#email", email)
     page.fill("#password", password)
     page.click("button[type=submit]")
-    page.wait_for_load_state()
+    if landing:
+        expect(page).to_have_url(f"{base_url}{landing}")
+    else:
+        page.wait_for_load_state()
 
 
 def call_events(services: Services, call_sid: str, *, wait_for: tuple[str, ...] = (),

@@ -23,10 +23,12 @@ from playwright.sync_api import expect
 from store.db import transaction
 from store.models import Incident, Proposal
 from tests.browser import workspace_fixtures
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import sign_in_browser
 from tests.conftest import NOW, TEST_PASSWORD, TODAY
 from tests.workspace import add_call, add_entry
+from usecases.appeals import record_appeal
 from usecases.notices import Notices
+from usecases.staff import add_staff
 
 pytestmark = pytest.mark.browser
 
@@ -141,6 +143,16 @@ def workspace_data(services, staff) -> dict[str, str]:
                              proposed_by_id=staff["agent"].id, proposed_at=NOW))
         session.add(Incident(call_sid=ended, reported_by_id=staff["agent"].id, reported_at=NOW,
                              category="threat_or_violence", notes="Threatened to visit"))
+    # An appeal on QL-1 (decided by the manager, who may not decide it) and on QL-2 (decided
+    # by another manager, so the manager may).
+    with transaction(services.sessions) as session:
+        add_staff(session, email="noor@example.org", name="Noor", role="manager", now=NOW)
+    add_entry(services, customer_ref="QL-2", phone_numbers="07700 900999",
+              decided_by="noor@example.org")
+    for ref in ("QL-1", "QL-2"):
+        record_appeal(services.register, services.settings, ref, "supervisor@example.org",
+                      {"received_on": "2026-11-30", "channel": "letter",
+                       "grounds": "The restriction is unfair"}, NOW, TODAY)
     services.register.rebuild_cache(TODAY)
     return {"call": timeline, "notice": str(notice)}
 
@@ -166,6 +178,15 @@ WORKSPACE_PAGES = [
     ("entry form with errors", "manager", "/workspace/register/new", _submit("#save-entry")),
     ("entry edit form", "manager", "/workspace/register/QL-1/edit", None),
     ("review form", "manager", "/workspace/register/QL-1/review", None),
+    ("review form with errors", "manager", "/workspace/register/QL-1/review",
+     _submit("#review-form button[type=submit]")),
+    ("appeal form", "supervisor", "/workspace/register/QL-1/appeal", None),
+    ("appeal form with errors", "supervisor", "/workspace/register/QL-1/appeal",
+     _submit("#appeal-form button[type=submit]")),
+    ("appeal decision form", "manager", "/workspace/register/QL-2/appeal/decide", None),
+    ("appeal decision form with errors", "manager", "/workspace/register/QL-2/appeal/decide",
+     _submit("#appeal-decision-form button[type=submit]")),
+    ("appeal decision refused", "manager", "/workspace/register/QL-1/appeal/decide", None),
     ("warning letter form", "manager", "/workspace/notices/warning", None),
     ("warning letter form with errors", "manager", "/workspace/notices/warning",
      _submit("main form button[type=submit]")),
@@ -252,7 +273,7 @@ def _call_from_simulator(new_page, server):
 def test_the_console_idle_ringing_and_on_a_call_has_no_violations(
         new_page, live_server, demo_register, staff):
     agent = new_page()
-    sign_in(agent, live_server.url, "alex@example.org")
+    sign_in_browser(agent, live_server.url, "alex@example.org")
     expect(agent).to_have_url(f"{live_server.url}/console")
     assert_accessible(agent, "console, idle")
     agent.get_by_role("button", name="Available").click()
@@ -279,7 +300,7 @@ def test_the_console_idle_ringing_and_on_a_call_has_no_violations(
 
 def test_the_supervisors_console_has_no_violations(new_page, live_server, staff):
     page = new_page()
-    sign_in(page, live_server.url, "supervisor@example.org")
+    sign_in_browser(page, live_server.url, "supervisor@example.org")
     page.goto(f"{live_server.url}/console")
     expect(page.locator("#call-empty")).to_be_visible()
     assert_accessible(page, "console, supervisor")
@@ -312,7 +333,7 @@ def _focus_ring(page) -> str:
 def test_the_console_is_operable_by_keyboard_with_visible_focus_and_announced(
         new_page, live_server, demo_register, staff):
     agent = new_page()
-    sign_in(agent, live_server.url, "alex@example.org")
+    sign_in_browser(agent, live_server.url, "alex@example.org")
     expect(agent).to_have_url(f"{live_server.url}/console")
 
     # The skip link is the first stop and lands on the main content.
@@ -374,7 +395,7 @@ def test_pages_have_a_favicon_and_no_request_is_answered_404(new_page, live_serv
     missing = []
     page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
     page.goto(f"{live_server.url}/signin")
-    sign_in(page, live_server.url, "alex@example.org")
+    sign_in_browser(page, live_server.url, "alex@example.org")
     expect(page).to_have_url(f"{live_server.url}/console")
     icon = page.locator("link[rel=icon]").get_attribute("href")
     for path in (icon, "/favicon.ico"):

@@ -8,7 +8,8 @@ import pytest
 from playwright.sync_api import expect
 
 from store.agent_pool import AgentPool
-from tests.browser.conftest import call_events, screenshot, sign_in
+from tests.browser.conftest import call_events, screenshot, sign_in_browser
+from tests.browser.test_accessibility import assert_accessible
 
 pytestmark = pytest.mark.browser
 
@@ -17,7 +18,7 @@ CHRIS = "07700 900456"  # demo register: Tue/Thu 10:00-12:00, designated contact
 
 def _agent_ready(new_page, server, email="alex@example.org"):
     page = new_page()
-    sign_in(page, server.url, email)
+    sign_in_browser(page, server.url, email)
     expect(page).to_have_url(f"{server.url}/console")
     page.get_by_role("button", name="Available").click()
     expect(page.locator("#availability")).to_have_text("Available")
@@ -88,8 +89,9 @@ def test_agent_takes_a_simulated_call_warns_and_ends_it_and_the_log_says_who_and
     pool = AgentPool(live_server.services.redis)
     alex = staff["agent"]
     assert pool.wrap_up_owed(alex.id) == sid
-    wrap_up.get_by_role("radio", name=re.compile("Aggressive")).check()
-    wrap_up.get_by_label("Note (optional)").fill("Swearing after the warning")
+    # (Abuse or threats would give time to recover first: see the recovery test below.)
+    wrap_up.get_by_role("radio", name=re.compile("Unreasonable persistence")).check()
+    wrap_up.get_by_label("Note (optional)").fill("Same complaint after the warning")
     screenshot(agent, "console-wrap-up")
     wrap_up.get_by_role("button", name="Save and continue").click()
     expect(wrap_up).to_be_hidden()
@@ -107,9 +109,64 @@ def test_agent_takes_a_simulated_call_warns_and_ends_it_and_the_log_says_who_and
     assert ended["closing_statement"] is True
     given = by_kind["wrap_up"].detail
     assert given["staff_id"] == alex.id and given["staff_email"] == "alex@example.org"
-    assert given["reason"] == "aggressive_abusive"
-    assert given["note"] == "Swearing after the warning"
+    assert given["reason"] == "unreasonable_persistence"
+    assert given["note"] == "Same complaint after the warning"
     assert "connected" in by_kind
+
+
+def _call_from_another_number(new_page, server, number="07700 900321"):
+    phone = new_page()
+    phone.goto(f"{server.url}/simulator")
+    phone.locator("#caller-other").check()
+    phone.locator("#other-number").fill(number)
+    phone.get_by_role("button", name="Call the centre").click()
+    expect(phone.locator("#line-state")).to_have_text(re.compile("On hold"))
+    return phone
+
+
+def test_a_threat_gives_time_to_recover_and_warns_whoever_takes_the_next_call(
+        new_page, live_server, staff):
+    alex = _agent_ready(new_page, live_server)
+    _call_from_another_number(new_page, live_server)
+    sid = _answer(alex)
+    alex.get_by_role("button", name="Threat or violence: end now").click()
+    expect(alex.locator("#call-message")).to_contain_text("Call ended")
+
+    # Alex recovers: a countdown they can see, announced politely, and no call meanwhile.
+    recovery = alex.get_by_role("region", name="Time to recover")
+    expect(recovery).to_be_visible()
+    expect(alex.locator("#availability")).to_have_text(re.compile("Recovering"))
+    expect(alex.locator("#recovery-countdown")).to_have_text(re.compile(r"^[45] minutes? .*left$"))
+    expect(alex.locator("#recovery-until")).to_have_text("10:05am")
+    expect(alex.locator("#recovery-announcer")).to_have_attribute("aria-live", "polite")
+    expect(alex.locator("#recovery-announcer")).to_contain_text(
+        "You can take calls again at 10:05am")
+    expect(recovery.get_by_role("button", name="Take calls again now")).to_be_hidden()
+    refused = alex.get_by_role("button", name="Available")
+    refused.click()
+    expect(alex.locator("#availability-message")).to_contain_text(
+        "you are taking time to recover after an abusive call")
+    screenshot(alex, "console-recovering")
+    assert_accessible(alex, "console recovering")
+    call_events(live_server.services, sid, wait_for=("ended_by_agent",))
+
+    # A supervisor's console shows who is recovering.
+    supervisor = new_page()
+    sign_in_browser(supervisor, live_server.url, "supervisor@example.org")
+    expect(supervisor.locator("#recovering-list")).to_contain_text("Agent: back at 10:05am")
+
+    # The same number rings again: Jo takes it, and is told how its last call ended.
+    jo = _agent_ready(new_page, live_server, "jo@example.org")
+    _call_from_another_number(new_page, live_server)
+    _answer(jo)
+    warning = jo.locator("#abuse-warning")
+    expect(warning).to_be_visible()
+    expect(warning).to_have_text("This number\u2019s last call was ended for threats or violence "
+                                 "on Tue 1 Dec 2026, 10am.")
+    expect(jo.locator("#call-customer")).to_have_text("Not on the register")
+    assert AgentPool(live_server.services.redis).current_call(staff["agent"].id) is None
+    screenshot(jo, "console-abuse-warning")
+    assert_accessible(jo, "console abuse warning")
 
 
 def test_an_agent_cannot_end_another_agents_call(new_page, live_server, demo_register, staff):
@@ -118,7 +175,7 @@ def test_an_agent_cannot_end_another_agents_call(new_page, live_server, demo_reg
     sid = _answer(alex)
 
     jo = new_page()
-    sign_in(jo, live_server.url, "jo@example.org")
+    sign_in_browser(jo, live_server.url, "jo@example.org")
     jo.goto(f"{live_server.url}/console?call={sid}")
     expect(jo.locator("#call-message")).to_contain_text("Not allowed")
     say = jo.locator("#call-message")

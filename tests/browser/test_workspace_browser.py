@@ -15,8 +15,9 @@ from sqlalchemy import select
 
 from store.models import RegisterEntry
 from tests.browser import workspace_fixtures
+from tests.browser.conftest import sign_in_browser
 from tests.browser.workspace_fixtures import screenshot
-from tests.conftest import NOW, TEST_PASSWORD, TODAY
+from tests.conftest import NOW, TODAY
 from tests.workspace import add_call, add_entry
 
 pytestmark = pytest.mark.browser
@@ -24,15 +25,6 @@ pytestmark = pytest.mark.browser
 # The fixtures live beside the console's conftest, not in it; naming them here lends them.
 workspace_server = workspace_fixtures.workspace_server
 workspace_pages = workspace_fixtures.workspace_pages
-
-
-def sign_in(page, server, email: str, landing: str) -> None:
-    """Sign in through the form and go straight on to a workspace page."""
-    page.goto(f"{server.url}/signin?next={landing}")
-    page.fill("#email", email)
-    page.fill("#password", TEST_PASSWORD)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{server.url}{landing}")
 
 
 @pytest.fixture
@@ -59,7 +51,8 @@ def calls(services, staff):
 def test_a_supervisor_filters_and_exports_the_log_reads_a_timeline_and_the_dashboard(
         workspace_server, workspace_pages, calls, tmp_path: Path):
     page = workspace_pages()
-    sign_in(page, workspace_server, "supervisor@example.org", "/workspace/calls")
+    sign_in_browser(page, workspace_server.url, "supervisor@example.org",
+                    landing="/workspace/calls")
     expect(page.locator("#call-log tbody tr")).to_have_count(5)
 
     page.fill("#f-number", "07700 900123")
@@ -114,7 +107,8 @@ def test_a_manager_creates_an_entry_fixes_a_mistake_prints_the_notice_and_lifts_
         workspace_server, workspace_pages, services):
     services.register.rebuild_cache(TODAY)
     page = workspace_pages()
-    sign_in(page, workspace_server, "manager@example.org", "/workspace/register")
+    sign_in_browser(page, workspace_server.url, "manager@example.org",
+                    landing="/workspace/register")
     page.click("#new-entry")
     page.fill("#f-customer_ref", "QL-30")
     page.fill("#f-name", "Robin Test")

@@ -16,8 +16,9 @@ from config.centre import bank_holidays
 from simulator.emulator import TwilioEmulator
 from store import twilio_rest as rest_api
 from store.agent_pool import Availability
-from store.call_events import STREAM_KEY, drain_spool, live_call
+from store.call_events import STREAM_KEY, drain_spool
 from store.embedded_redis import EmbeddedRedis
+from store.live_call import read_live
 from tests.support.call_driver import CallDriver
 from workers import pump
 
@@ -532,11 +533,11 @@ def test_rest_announcements_and_hang_ups_reach_the_caller(driver, services, staf
     driver.set_available(staff["agent"])
     call = driver.call(STRANGER)
     call.staff_legs[0].answer()
-    live = live_call(services.redis, call.sid)
-    assert live["state"] == "connected" and live["conference_sid"].startswith("CF")
+    live = read_live(services.redis, call.sid)
+    assert live.state == "connected" and live.conference_sid.startswith("CF")
 
     # What the console does through the workers' client: speak to the caller, then end the call.
-    rest_api.announce_to_participant(services.twilio, live["conference_sid"], call.sid,
+    rest_api.announce_to_participant(services.twilio, live.conference_sid, call.sid,
                                         f"{driver.base_url}/twilio/voice/hold")
     driver.settle()
     assert "announcement: Thank you for waiting. A member of our team will be with you shortly." \

@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
 
 from console.sessions import COOKIE_NAME
-from tests.conftest import TEST_PASSWORD
-
-
-def sign_in(client: FlaskClient, email: str, password: str = TEST_PASSWORD,
-            **form: str) -> TestResponse:
-    """Post the sign-in form as a browser would."""
-    return client.post("/signin", data={"email": email, "password": password, **form})
+from tests.support.web_client import sign_in
 
 
 def session_id(client: FlaskClient) -> str | None:

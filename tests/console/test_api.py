@@ -14,8 +14,9 @@ from twilio.request_validator import RequestValidator
 
 from console.tokens import issue_token
 from store.agent_pool import AgentPool, Availability, Claim
-from store.call_events import STREAM_KEY, Batch, live_call, set_live
+from store.call_events import STREAM_KEY, Batch
 from store.db import transaction
+from store.live_call import live_call, set_live
 from store.models import Call, Incident, Proposal, RegisterEntry
 from store.twilio_rest import BaseUrlHttpClient
 from tests.conftest import NOW, TODAY
@@ -36,7 +37,7 @@ REGISTER_CSV = (
     "QL-2,Chris Sample,07700 900123,unreasonable_persistence;aggressive_abusive,"
     "Shouted at staff on three calls,no,\"Tue,Thu 10:00-12:00\",supervisor@example.org,"
     "voicemail,yes,CMP-9: Kitchen refit,Prefers mornings,manager@example.org,2026-11-20,"
-    "2026-11-25,2027-05-31,,\n"
+    "2026-11-25,2027-05-31,2027-05-01,\n"
 )
 
 
@@ -428,13 +429,14 @@ def test_one_click_ends_a_warned_call_and_no_call_is_offered_until_the_reason_is
                                      "can take calls again"}
     assert pool.claim_longest_idle(OTHER_SID) is None
 
-    body = {"reason": "aggressive_abusive", "note": "Swearing after the warning"}
+    # (A reason of abuse or threats also gives time to recover: tests/console/test_recovery.py.)
+    body = {"reason": "unreasonable_persistence", "note": "Same complaint after the warning"}
     given = client.post(f"/api/calls/{SID}/wrap-up", json=body, headers=headers)
     assert given.status_code == 200, given.json
-    assert given.json["reason"] == "aggressive_abusive"
+    assert given.json["reason"] == "unreasonable_persistence"
     [wrap_up] = logged(services, "wrap_up")
-    assert wrap_up.detail["reason"] == "aggressive_abusive"
-    assert wrap_up.detail["note"] == "Swearing after the warning"
+    assert wrap_up.detail["reason"] == "unreasonable_persistence"
+    assert wrap_up.detail["note"] == "Same complaint after the warning"
     assert wrap_up.detail["staff_id"] == alex.id
     assert wrap_up.detail["staff_email"] == "alex@example.org"
     me = client.get("/api/me", headers=headers).json
@@ -545,6 +547,11 @@ def test_a_threat_ends_at_once_without_a_warning_and_owes_no_wrap_up(client, ser
     pool = AgentPool(services.redis)
     assert pool.wrap_up_owed(alex.id) is None
     pool.release(alex.id, SID)
+    # A threat gives the agent time to recover (tests/console/test_recovery.py); once it is
+    # over, no wrap-up stands between them and the next call.
+    assert pool.availability(alex.id) is Availability.RECOVERING
+    assert pool.claim_longest_idle(OTHER_SID) is None
+    pool.end_recovery(alex.id)
     assert pool.claim_longest_idle(OTHER_SID) == alex.id
 
 

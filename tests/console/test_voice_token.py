@@ -6,7 +6,7 @@ from twilio.jwt import Jwt
 
 from config.settings import DEV_TWILIO_AUTH_TOKEN
 from service.app import create_app
-from tests.console import sign_in
+from tests.support.web_client import sign_in
 
 KEY_SID = "SK" + "a" * 32
 KEY_SECRET = "an-api-key-secret-of-32-characters"

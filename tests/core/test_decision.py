@@ -7,15 +7,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callflow.decision import (
-    Caller,
-    Centre,
+from callflow.decision import Caller, Centre, Outcome, decide, voicemail_offers_emergency
+from callflow.effects import (
+    DialPerson,
+    DialPool,
     Leg,
-    NextStep,
-    Outcome,
+    NextAgent,
+    OfferVoicemail,
+    PassedOn,
     after_unanswered,
-    decide,
-    voicemail_offers_emergency,
+    passed_on,
 )
 from callflow.register import Restriction
 
@@ -172,11 +173,44 @@ def test_a_first_decision_records_received_lookup_and_decision_events():
 
 @pytest.mark.parametrize(
     ("leg", "fallback", "step"),
-    [(Leg.POOL, None, NextStep("pool")), (Leg.DESIGNATED, 9, NextStep("dial", 9)),
-     (Leg.DESIGNATED, None, NextStep("voicemail")), (Leg.FALLBACK, 9, NextStep("voicemail"))],
+    [(Leg.POOL, None, NextAgent(5, 2)), (Leg.DESIGNATED, 9, DialPerson(9, Leg.FALLBACK)),
+     (Leg.DESIGNATED, None, OfferVoicemail()), (Leg.FALLBACK, 9, OfferVoicemail())],
 )
 def test_an_unanswered_leg_always_leaves_a_route(leg, fallback, step):
-    assert after_unanswered(leg, fallback) == step
+    assert after_unanswered(leg, 5, 2, fallback) == step
+
+
+@pytest.mark.parametrize(
+    ("leg", "step", "note"),
+    [(Leg.DESIGNATED, DialPerson(9, Leg.FALLBACK), PassedOn(5, "fallback")),
+     (Leg.DESIGNATED, OfferVoicemail(), PassedOn(5, "voicemail")),
+     (Leg.FALLBACK, OfferVoicemail(), None), (Leg.POOL, NextAgent(5, 0), None)],
+)
+def test_a_designated_contact_hears_where_their_unanswered_call_went(leg, step, note):
+    assert passed_on(leg, 5, step) == note
+
+
+def test_a_caller_put_through_rings_the_pool_first():
+    decision = decide(Caller(call_sid=SID, number="+447700900123"), CENTRE, TUESDAY_10AM)
+    assert decision.effects == (DialPool(0),)
+
+
+def test_a_caller_with_a_designated_contact_rings_them_first():
+    caller = Caller(call_sid=SID, number="+447700900123",
+                    restriction=restriction(designated_contact_id=4, fallback_contact_id=6))
+    assert decide(caller, CENTRE, TUESDAY_10AM).effects == (DialPerson(4, Leg.DESIGNATED),)
+
+
+def test_a_caller_who_hears_a_message_rings_nobody():
+    caller = Caller(call_sid=SID, number="+447700900123",
+                    restriction=restriction(written_only=True))
+    assert decide(caller, CENTRE, TUESDAY_10AM).effects == ()
+
+
+def test_an_effect_is_written_as_plain_values():
+    assert DialPerson(4, Leg.FALLBACK).arguments() == (4, "fallback")
+    assert NextAgent(4, 1).arguments() == (4, 1)
+    assert OfferVoicemail().arguments() == ()
 
 
 FORBIDDEN_MODULES = {"flask", "twilio", "redis", "rq", "sqlalchemy", "os", "time", "werkzeug",

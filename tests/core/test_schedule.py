@@ -1,7 +1,5 @@
-import ast
 import random
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -518,26 +516,3 @@ def test_time_repeated_by_the_clocks_going_back_means_its_first_occurrence():
     assert opening.end.astimezone(UTC) == utc(2026, 10, 25, 0, 30)
     assert current_opening(schedule, london(2026, 10, 25, 1, 15, fold=1), LONDON) is None
 
-
-# --- purity ---------------------------------------------------------------------------------
-
-CORE = Path(__file__).resolve().parents[2] / "callflow"
-FORBIDDEN_MODULES = {"flask", "twilio", "redis", "rq", "sqlalchemy", "os", "time"}
-CLOCK_READS = {"now", "utcnow", "today"}
-
-
-@pytest.mark.parametrize("module", ["schedule.py", "speech.py"])
-def test_core_module_imports_nothing_forbidden_and_never_reads_the_clock(module):
-    tree = ast.parse((CORE / module).read_text(), filename=module)
-    imported, clock_reads = set(), []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-        elif isinstance(node, ast.Attribute) and (
-            node.attr in CLOCK_READS or ast.unparse(node) == "time.time"
-        ):
-            clock_reads.append(f"line {node.lineno}: {ast.unparse(node)}")
-    assert not imported & FORBIDDEN_MODULES
-    assert not clock_reads

@@ -34,15 +34,17 @@ def free_port() -> int:
 
 
 def wait_until(check: Callable[[], object], seconds: float, what: str,
-               every: float = 0.05) -> object:
-    """Poll check until it returns something truthy; fail with `what` after `seconds`."""
+               every: float = 0.05, log: Callable[[], str] | None = None) -> object:
+    """Poll check until it returns something truthy; fail with `what` after `seconds`, and the
+    tail of `log()` when given (a process's log says why it did not happen)."""
     deadline = time.monotonic() + seconds
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+            tail = f"; the log ends:\n{log()[-6000:]}" if log else ""
+            raise AssertionError(f"timed out after {seconds} s waiting for {what}{tail}")
         time.sleep(every)
 
 
@@ -191,9 +193,9 @@ def service_env(settings_env: Mapping[str, str], **extra: str) -> dict[str, str]
 
 def web_process(env: Mapping[str, str], log_dir: Path, port: int) -> ServiceProcess:
     """The web server as `callflow run` starts it (gunicorn, threads), on a loopback port."""
-    return ServiceProcess([sys.executable, "-m", "gunicorn", "service.wsgi:app", "--bind",
-                           f"{LOOPBACK}:{port}", "--workers", "1", "--worker-class", "gthread",
-                           "--threads", "4"], env, log_dir / "web.log")
+    return ServiceProcess([sys.executable, "-m", "gunicorn", "service.wsgi:app", "--config",
+                           "python:service.gunicorn_conf", "--bind", f"{LOOPBACK}:{port}",
+                           "--workers", "1"], env, log_dir / "web.log")
 
 
 def post_signed(port: int, path: str, params: Mapping[str, str], env: Mapping[str, str],

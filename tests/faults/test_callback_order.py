@@ -13,19 +13,14 @@ import pytest
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from service.app import create_app
-from store.call_events import STREAM_KEY, Batch, live_call, set_live
+from store.call_events import STREAM_KEY, Batch
+from store.live_call import live_call, set_live
 from store.models import Call
 from workers import pump
 from workers.context import use_services
 
 BASE = "https://callflow.test"
 CALLS = 50
-
-
-@pytest.fixture
-def client(services, clock):
-    return create_app(services=services).test_client()
 
 
 @pytest.fixture

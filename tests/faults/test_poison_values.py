@@ -25,7 +25,7 @@ from store.call_events import STREAM_KEY, Batch
 from store.db import transaction
 from store.models import Call, DeadLetter, Staff
 from tests.faults.processes import ServiceProcess, service_env, wait_until
-from tests.workspace import sign_in
+from tests.support.web_client import client_signed_in_as
 from workers.context import use_services
 from workers.pump import GROUP, pump_events
 
@@ -160,10 +160,11 @@ def test_the_workspace_lists_dead_letters_to_supervisors_in_plain_english(web, s
     with s.sessions() as session:
         assert session.scalar(select(func.count(DeadLetter.id))) == 1
     page = client.get("/workspace/dead-letters")
-    assert page.status_code in (302, 303, 401), "signed out: no page"
-    agent = sign_in(create_app(services=s).test_client(), "alex@example.org")
+    assert (page.status_code, page.headers["Location"]) == (
+        303, "/signin?next=%2Fworkspace%2Fdead-letters"), "signed out: sent to sign in"
+    agent = client_signed_in_as(create_app(services=s), "alex@example.org")
     assert agent.get("/workspace/dead-letters").status_code == 403
-    supervisor = sign_in(create_app(services=s).test_client(), "supervisor@example.org")
+    supervisor = client_signed_in_as(create_app(services=s), "supervisor@example.org")
     page = supervisor.get("/workspace/dead-letters")
     assert page.status_code == 200
     text = page.get_data(as_text=True)

@@ -39,7 +39,8 @@ def test_killing_redis_stops_nothing_and_each_process_reports_the_outage_once(
 
         redis_server.kill()
         wait_until(lambda: all(OUTAGE.format(who=f"callflow {who}") in runner.log()
-                               for who in PROCESSES), 30, "each to see the outage")
+                               for who in PROCESSES), 30, "each to see the outage",
+                   log=runner.log)
         degraded = wait_until(lambda: get_json(port, "/healthz")[1].get("status") == "degraded"
                               and get_json(port, "/healthz"), 10, "/healthz to say degraded")
         assert degraded[0] == 200
@@ -50,11 +51,13 @@ def test_killing_redis_stops_nothing_and_each_process_reports_the_outage_once(
 
         redis_server.start()
         wait_until(lambda: all(RECOVERED.format(who=f"callflow {who}") in runner.log()
-                               for who in PROCESSES), 30, "each to reconnect")
+                               for who in PROCESSES), 30, "each to reconnect",
+                   log=runner.log)
         wait_until(lambda: get_json(port, "/healthz")[1].get("status") == "ok", 15,
                    "/healthz to say ok again")
         wait_until(lambda: runner.log().count("Listening on callflow") == 2, 15,
-                   "a fresh rq worker to listen")
+                   "a fresh rq worker to listen",
+                   log=runner.log)
 
         log = runner.log()
         assert runner.running()

@@ -9,7 +9,7 @@ import pytest
 
 from config.settings import load_settings
 from store.agent_pool import Availability
-from store.call_events import live_call
+from store.live_call import live_call
 from tests.calls.test_scenarios import LONDON_TODAY, OPEN, STRANGER
 from tests.faults.processes import DurableRedisServer
 from tests.support.call_driver import CallDriver

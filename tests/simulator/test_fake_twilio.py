@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 
 import pytest
 
-from service.app import create_app
 from simulator import runtime
 from simulator.runtime import (
     INBOX_KEY,
@@ -24,11 +23,6 @@ from webhooks.announcements import WARNING_PATH
 
 ACCOUNT = "AC" + "0" * 32
 REST = f"/simulator/twilio/2010-04-01/Accounts/{ACCOUNT}"
-
-
-@pytest.fixture
-def app(services, staff, clock):
-    return create_app(services=services)
 
 
 @pytest.fixture

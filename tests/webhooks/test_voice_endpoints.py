@@ -8,10 +8,13 @@ import pytest
 from flask import request
 from twilio.request_validator import RequestValidator
 
+from callflow.call_state import CallState
 from callflow.decision import EMERGENCY_OFFER
+from callflow.effects import CallerLeft
 from callflow.register import parse_entry
 from service.app import create_app
-from store.call_events import STREAM_KEY, Batch, live_call
+from store.call_events import STREAM_KEY, Batch
+from store.live_call import read_live
 from store.routing_cache import CACHE_KEY
 from webhooks.twiml import HOLD_GREETING
 
@@ -22,11 +25,6 @@ SID = "CA" + "b" * 32
 
 def sign(url: str, params: dict) -> str:
     return RequestValidator(TOKEN).compute_signature(url, params)
-
-
-@pytest.fixture
-def client(services, clock):
-    return create_app(services=services).test_client()
 
 
 def post(client, path, params, *, query="", signature=None, **kwargs):
@@ -244,7 +242,7 @@ def test_a_caller_on_the_register_is_decided_by_their_restriction(client, servic
     (batch,) = recorded_batches(services)
     lookup = next(e for e in batch.events if e.kind == "lookup")
     assert lookup.detail == {"source": "cache", "failed": False, "entry_id": entry_id}
-    assert live_call(services.redis, SID)["outcome"] == "written_only"
+    assert read_live(services.redis, SID).outcome == "written_only"
 
 
 def test_an_incomplete_routing_cache_is_not_trusted_and_the_register_decides(client, services,
@@ -352,10 +350,10 @@ def test_pressing_1_while_waiting_to_join_reaches_the_emergency_line_and_stops_t
     root = twiml(post(client, "/twilio/voice/menu", {"CallSid": SID, "Digits": "1"},
                       query="then=wait"))
     assert root.find("Dial").text == EMERGENCY_LINE
-    assert live_call(services.redis, SID)["state"] == "emergency", "nobody dials them now"
+    assert read_live(services.redis, SID).state is CallState.EMERGENCY, "nobody dials them now"
     batch = recorded_batches(services)[-1]
     assert [e.kind for e in batch.events] == ["emergency"]
-    assert [e.func for e in batch.effects] == ["workers.calls.call_finished"]
+    assert [e.func for e in batch.effects] == [CallerLeft.name]
 
 
 @pytest.mark.parametrize("digits", ["2", "*"])

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from callflow.call_state import CallState
 from store import twilio_rest as rest_api
 from store.agent_pool import AgentPool, Availability
-from store.call_events import Batch, live_call, set_live
+from store.call_events import Batch
+from store.live_call import LiveCall, read_live, update_live
 from workers import calls
 from workers.context import use_services
 
@@ -18,7 +20,8 @@ def worker(services, staff, twilio_rest):
     """The workers' services, REST calls going to the Prism mock; a caller waiting."""
     services.twilio_http = twilio_rest.http
     use_services(services)
-    set_live(services.worker_redis, SID, {"state": "waiting", "from": "+447700900555"})
+    update_live(services.worker_redis, SID,
+                LiveCall(state=CallState.WAITING, number="+447700900555"))
     yield services
     use_services(None)
 
@@ -30,14 +33,14 @@ def moves_on_while_dialling(services, monkeypatch, state: str) -> None:
 
     def dial_then_move_on(*args, **kwargs) -> str:
         leg_sid = dial(*args, **kwargs)
-        services.event_sink.emit(Batch(SID, live={"state": state}))
+        services.event_sink.emit(Batch.of(SID, live=LiveCall(state=state)))
         calls.call_finished(SID)
         return leg_sid
 
     monkeypatch.setattr(rest_api, "dial_into_conference", dial_then_move_on)
 
 
-@pytest.mark.parametrize("state", ["ended", "emergency"])
+@pytest.mark.parametrize("state", [CallState.ENDED, CallState.EMERGENCY])
 def test_a_caller_who_moves_on_while_an_agent_is_dialled_frees_the_agent(worker, staff,
                                                                          twilio_rest,
                                                                          monkeypatch, state):
@@ -48,8 +51,8 @@ def test_a_caller_who_moves_on_while_an_agent_is_dialled_frees_the_agent(worker,
 
     calls.dispatch_to_pool(SID, 0)
 
-    live = live_call(worker.worker_redis, SID)
-    assert live["state"] == state, "the dial job left the state where the caller went"
+    live = read_live(worker.worker_redis, SID)
+    assert live.state is state, "the dial job left the state where the caller went"
     created = [r for r in twilio_rest.http.requests if r.path.endswith("/Calls.json")]
     cancelled = [r for r in twilio_rest.http.requests if r.params.get("Status") == ["canceled"]]
     assert len(created) == 1 and len(cancelled) == 1, "the phone was stopped"
@@ -60,7 +63,7 @@ def test_a_caller_who_moves_on_while_an_agent_is_dialled_frees_the_agent(worker,
 def test_a_retry_for_an_ended_call_claims_and_rings_nobody(worker, staff, twilio_rest):
     alex = staff["agent"]
     pool = AgentPool(worker.worker_redis)
-    worker.event_sink.emit(Batch(SID, live={"state": "ended"}))
+    worker.event_sink.emit(Batch.of(SID, live=LiveCall(state=CallState.ENDED)))
     pool.set_availability(alex.id, Availability.AVAILABLE)
 
     assert calls.dispatch_to_pool(SID, 3) == "caller no longer waiting"

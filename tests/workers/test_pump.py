@@ -9,7 +9,8 @@ from rq import SimpleWorker
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from callflow.decision import Event
+from callflow.effects import CallerLeft
+from callflow.events import Event
 from store.call_events import STREAM_KEY, Batch, Effect, drain_spool
 from store.call_log import CallLog
 from store.db import transaction
@@ -60,14 +61,26 @@ def test_duplicate_and_out_of_order_callbacks_land_once(worker_services):
 
 def test_an_effect_is_started_once_however_often_its_batch_is_replayed(worker_services):
     s = worker_services
-    effect = Effect("workers.calls.call_finished", "finished", (SID,))
+    effect = Effect.of(CallerLeft(), "finished")
     for _ in range(3):
         s.event_sink.emit(batch(event("status", "status:completed", status="completed"),
                                 effects=(effect,)))
     pump.pump_events()
     assert s.queue.job_ids.count(f"{SID}-finished") == 1
+    job = s.queue.fetch_job(f"{SID}-finished")
+    assert (job.func_name, job.args) == ("workers.calls.call_finished", (SID,))
     SimpleWorker([s.queue], connection=s.worker_redis).work(burst=True)
     assert s.queue.fetch_job(f"{SID}-finished").get_status() == "finished"
+
+
+def test_an_effect_written_before_effects_were_typed_still_starts_its_job(worker_services):
+    s = worker_services
+    effect = Effect("workers.calls.call_finished", "finished", (SID,))
+    s.event_sink.emit(batch(event("status", "status:completed", status="completed"),
+                            effects=(effect,)))
+    pump.pump_events()
+    job = s.queue.fetch_job(f"{SID}-finished")
+    assert (job.func_name, job.args) == ("workers.calls.call_finished", (SID,))
 
 
 def test_events_a_crashed_worker_took_are_claimed_and_recorded(worker_services, monkeypatch):
@@ -115,7 +128,7 @@ def test_the_standing_pump_takes_events_as_they_arrive(worker_services):
     running = threading.Thread(target=pump.run_pump, args=(stop,), kwargs={"block_ms": 100})
     running.start()
     try:
-        effect = Effect("workers.calls.call_finished", "finished", (SID,))
+        effect = Effect.of(CallerLeft(), "finished")
         s.event_sink.emit(batch(event("received", "received", **{"from": "+447700900123"}),
                                 effects=(effect,)))
         deadline = time.monotonic() + 10
@@ -251,7 +264,7 @@ def test_an_entry_the_database_refuses_is_set_aside_and_the_ones_behind_it_land(
 def test_a_refused_entry_still_starts_its_jobs(worker_services):
     s = worker_services
     unknown_agent, _naive = refused_batches()
-    effect = Effect("workers.calls.call_finished", "finished", (unknown_agent.call_sid,))
+    effect = Effect.of(CallerLeft(), "finished")
     s.event_sink.emit(Batch(unknown_agent.call_sid, unknown_agent.events, (effect,)))
     pump.pump_events()
     assert f"{unknown_agent.call_sid}-finished" in s.queue.job_ids

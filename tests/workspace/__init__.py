@@ -13,7 +13,7 @@ from console.auth import session_store
 from console.sessions import COOKIE_NAME
 from store.db import transaction
 from store.models import Call, CallEvent
-from tests.conftest import NOW, TEST_PASSWORD, TODAY
+from tests.conftest import NOW, TODAY
 
 _sids = itertools.count(1)
 
@@ -49,13 +49,6 @@ def add_call(services, started_at: datetime, from_number: str | None = "+4477009
             session.add(CallEvent(event_key=f"{sid}:{kind}:{n}", call_sid=sid, kind=kind,
                                   at=started_at + timedelta(seconds=n), detail=detail))
     return sid
-
-
-def sign_in(client: FlaskClient, email: str) -> FlaskClient:
-    """Sign in through the real form."""
-    response = client.post("/signin", data={"email": email, "password": TEST_PASSWORD})
-    assert response.status_code == 303, response.data
-    return client
 
 
 def csrf_of(client: FlaskClient, services) -> str:

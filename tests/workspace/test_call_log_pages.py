@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from console import workspace as ws
+from console.workspace import calls as ws
 from tests.conftest import NOW
 from tests.workspace import add_call, add_entry, text_of
 

@@ -8,7 +8,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from console.workspace import nice_ceiling
+from console.workspace.charts import nice_ceiling
 from store import call_queries as q
 from tests.conftest import NOW, TODAY
 from tests.workspace import add_call, add_entry, day, text_of

@@ -181,34 +181,39 @@ def test_lifting_needs_a_reason_and_then_routes_the_caller_as_normal(manager, se
     assert "Lift QL-1" not in page and "Edit" not in page
 
 
-def test_a_review_records_its_note_and_next_date_and_an_extension_needs_a_new_letter(
+def test_a_review_records_its_outcome_and_next_date_without_a_new_restriction_notice(
         manager, services):
     add_entry(services, notice_sent_on="2026-11-25")
     refused = post(manager, services, "/workspace/register/QL-1/review",
-                   {"review_on": TODAY.isoformat(), "note": "", "ends_on": "2027-05-31"})
+                   {"outcome": "continue", "review_on": TODAY.isoformat(), "reasons": ""})
     assert refused.status_code == 422
     html = refused.get_data(as_text=True)
-    assert "the next review must be after today" in html and "say what the review found" in html
+    assert "the next review must be after today" in html and "say why you decided this" in html
+    assert 'id="error-summary"' in html
 
     kept = post(manager, services, "/workspace/register/QL-1/review",
-                {"review_on": "2027-04-01", "ends_on": "2027-05-31",
-                 "note": "Calls have reduced but letters remain abusive"})
+                {"outcome": "continue", "review_on": "2027-04-01",
+                 "reasons": "Calls have reduced but letters remain abusive"})
     assert kept.status_code == 303
     entry, _ = entry_of(services, "QL-1")
     assert entry.review_on.isoformat() == "2027-04-01"
+    assert entry.notice_sent_on.isoformat() == "2026-11-25"  # the date alone: no new notice
     actions = [(a.action, a.changes) for a in audit_of(services, "QL-1")]
     assert actions[-1] == ("reviewed", {
-        "review_note": ["", "Calls have reduced but letters remain abusive"],
+        "review_outcome": ["", "continue"],
+        "review_reasons": ["", "Calls have reduced but letters remain abusive"],
         "review_on": ["2027-03-01", "2027-04-01"]})
-    extended = post(manager, services, "/workspace/register/QL-1/review",
-                    {"review_on": "2027-06-01", "ends_on": "2027-09-30",
-                     "note": "Extended three months"})
-    assert extended.status_code == 303
-    entry, _ = entry_of(services, "QL-1")
-    assert entry.ends_on.isoformat() == "2027-09-30" and entry.notice_sent_on is None
+    with services.sessions() as session:
+        kinds = session.scalars(select(Notice.kind).order_by(Notice.id)).all()
+    assert kinds == ["review_outcome"]
     page = text_of(manager.get("/workspace/register/QL-1"))
-    assert "Review note : Extended three months" in page
-    assert "A new notice has been produced" in page
+    assert "Continue the restriction unchanged" in page and "Review outcome letter" in page
+
+    varied = post(manager, services, "/workspace/register/QL-1/review",
+                  {"outcome": "vary", "review_on": "2027-04-15",
+                   "reasons": "Calls are fine; letters still abusive"})
+    assert varied.status_code == 303
+    assert varied.headers["Location"].endswith("/workspace/register/QL-1/edit")
 
 
 def test_the_entry_page_shows_its_audit_history_newest_first(supervisor, services):

@@ -10,12 +10,15 @@ import pytest
 from click.testing import CliRunner
 
 from callflow.register import parse_entry
+from callflow.reviews import ReviewDecision, ReviewOutcome
 from service.cli import subject_access_command
 from store.db import transaction
 from store.models import DeadLetter, Incident, Proposal
 from tests.conftest import NOW, TODAY
 from tests.workspace import add_call, add_entry, entry_form
+from usecases.appeals import record_appeal
 from usecases.notices import Notices
+from usecases.reviews import record_review
 
 
 @pytest.fixture
@@ -78,3 +81,21 @@ def test_subject_access_prints_entries_audit_calls_events_notices_proposals_inci
 def test_a_reference_nothing_is_held_under_says_so(cli, staff):
     outcome = cli("subject-access", "QL-404")
     assert outcome.exit_code == 1 and "nothing is held under QL-404" in outcome.output
+
+
+def test_subject_access_includes_reviews_and_appeals(cli, services, staff):
+    add_entry(services)
+    next_review = TODAY + timedelta(days=90)
+    record_review(services.register, services.settings, "QL-1", "manager@example.org",
+                  ReviewDecision(ReviewOutcome.CONTINUE, "Still needed", next_review), NOW, TODAY)
+    record_appeal(services.register, services.settings, "QL-1", "supervisor@example.org",
+                  {"received_on": "2026-11-30", "channel": "phone", "grounds": "Unfair"},
+                  NOW, TODAY)
+    held = json.loads(cli("subject-access", "QL-1").output)
+    (review,) = held["reviews"]
+    assert (review["outcome"], review["reasons"], review["reviewed_by"]) == (
+        "continue", "Still needed", "Manager")
+    (appeal,) = held["appeals"]
+    assert (appeal["channel"], appeal["grounds"], appeal["recorded_by"], appeal["decided_by"]) == (
+        "phone", "Unfair", "Supervisor", None)
+    assert [n["kind"] for n in held["notices"]] == ["review_outcome", "appeal_received"]

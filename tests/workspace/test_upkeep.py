@@ -55,7 +55,7 @@ def audits(services, action):
 def test_a_lapse_is_recorded_once_and_the_number_leaves_the_routing_cache(worker_services,
                                                                           clock):
     s = worker_services
-    add_entry(s, customer_ref="QL-1", ends_on="2026-12-31", review_on="")
+    add_entry(s, customer_ref="QL-1", ends_on="2026-12-31", review_on="2026-12-20")
     add_entry(s, customer_ref="QL-2", phone_numbers="07700 900456", ends_on="2027-05-31")
     s.register.rebuild_cache(TODAY)
     assert s.routing_cache.fetch("+447700900123")[1] is not None
@@ -80,7 +80,7 @@ def test_a_lapse_is_recorded_once_and_the_number_leaves_the_routing_cache(worker
 
 def test_a_lifted_entry_is_not_recorded_as_lapsed(worker_services, clock):
     s = worker_services
-    add_entry(s, ends_on="2026-12-31", review_on="")
+    add_entry(s, ends_on="2026-12-31", review_on="2026-12-20")
     s.register.lift("QL-1", "manager@example.org", "Resolved", NOW)
     clock.set(NEW_YEAR)
     assert run_job(s, "record_lapses_job") == []
@@ -108,7 +108,7 @@ def test_retention_deletes_old_calls_and_anonymises_old_lapsed_entries_once(work
                                                                             clock, staff):
     s = worker_services
     old_entry = add_entry(s, customer_ref="QL-OLD", decided_on="2024-01-01",
-                          starts_on="2024-01-02", ends_on="2024-06-30", review_on="")
+                          starts_on="2024-01-02", ends_on="2024-06-30", review_on="2024-06-01")
     add_entry(s, customer_ref="QL-NEW", phone_numbers="07700 900456")
     Notices(s.register, s.settings).produce_restriction("QL-OLD", staff["manager"].id, NOW,
                                                         TODAY)

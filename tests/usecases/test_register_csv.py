@@ -20,7 +20,7 @@ def base_row(**changes):
         "customer_ref": "QL-1", "name": "Pat Example", "phone_numbers": "07700 900123",
         "categories": "aggressive_abusive", "reason": "Abuse of staff", "written_only": "yes",
         "decided_by": "manager@example.org", "decided_on": "2026-11-20",
-        "starts_on": "2026-11-25", "ends_on": "2027-05-31",
+        "starts_on": "2026-11-25", "ends_on": "2027-05-31", "review_on": "2027-03-01",
     }
     row.update(changes)
     return row
@@ -142,7 +142,8 @@ def test_export_import_export_is_byte_for_byte_for_every_state(services, staff):
                  designated_contact="alex@example.org", fallback="jo@example.org",
                  categories="unreasonable_persistence; unreasonable_demands"),
         base_row(customer_ref="QL-LAPSED", phone_numbers="07700 900789",
-                 decided_on="2026-01-01", starts_on="2026-01-02", ends_on="2026-06-30"),
+                 decided_on="2026-01-01", starts_on="2026-01-02", ends_on="2026-06-30",
+                 review_on="2026-06-01"),
         base_row(customer_ref="QL-LIFTED", phone_numbers="07700 900999", written_only="no",
                  call_windows="Tue,Thu 10:00-12:00", visits_by_appointment="yes"),
     ]

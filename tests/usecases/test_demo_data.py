@@ -11,7 +11,7 @@ import phonenumbers
 from config import settings
 from usecases.demo import DEMO_STAFF, demo_rows
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Ofcom's numbers for drama (TV, radio, film): never allocated to anyone.
 DRAMA_RANGES = (
     "+447700900", "+441134960", "+441144960", "+441154960", "+441164960", "+441174960",

@@ -72,11 +72,11 @@ def runner_environment(tmp_path: Path, database_url: str = "") -> dict[str, str]
     return env
 
 
-def healthz_status(port: int) -> int | None:
-    """GET /healthz's status, or None while nothing answers."""
+def healthz_status(port: int, path: str = "/healthz") -> int | None:
+    """GET /healthz's status (or another path's), or None while nothing answers."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
     try:
-        connection.request("GET", "/healthz")
+        connection.request("GET", path)
         return connection.getresponse().status
     except OSError:
         return None
@@ -186,6 +186,12 @@ def test_run_serves_works_and_stops_cleanly_on_ctrl_c(tmp_path, runner_env):
         assert text[:at].rstrip().endswith("=" * 72)
         assert f"console     http://127.0.0.1:{port}/console " in text
 
+        # The access log names the path, never the query string: filters carry phone numbers.
+        assert healthz_status(port, "/workspace/calls?number=07700+900999&person=Robin") == 303
+        access_line = re.compile(r'"GET /workspace/calls HTTP/1.1" 303 .*')
+        logged = wait_for(lambda: access_line.search(log.read_text()), 10, "no access line", log)
+        assert "900999" not in log.read_text() and "Robin" not in log.read_text(), logged.group(0)
+
         listing = subprocess.run(
             [callflow_command(), "register", "list"],
             env=env,
@@ -238,7 +244,7 @@ def test_the_wsgi_entry_point_keeps_its_start_up_heap_out_of_the_collectors_sigh
     # A full collection of the start-up heap takes ~90 ms on the call path; frozen, ~2 ms.
     probe = "import gc, service.wsgi; print(gc.get_freeze_count())"
     env = {**runner_env, "CALLFLOW_ENV": "test"}
-    done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=Path(__file__).parents[1],
+    done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=Path(__file__).parents[2],
                           capture_output=True, text=True, timeout=60, check=True)
     assert int(done.stdout.split()[-1]) > 10_000
 

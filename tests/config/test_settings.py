@@ -36,7 +36,12 @@ def test_production_refuses_to_start_without_a_secret_and_names_it(missing, tmp_
      ("CALLFLOW_MAX_WAIT_SECONDS", "soon", "must be a whole number"),
      ("CALLFLOW_ENV", "staging", "use one of development, test, production"),
      ("PUBLIC_BASE_URL", "http://callflow.example.org", "must be https in production"),
-     ("CALLFLOW_SIMULATOR", "yes", "for development only")],
+     ("CALLFLOW_SIMULATOR", "yes", "for development only"),
+     ("CALLFLOW_RECOVERY_MINUTES", "90", "CALLFLOW_RECOVERY_MINUTES='90': must be at most 60"),
+     ("CALLFLOW_RECOVERY_EARLY_RETURN", "maybe", "CALLFLOW_RECOVERY_EARLY_RETURN='maybe': use yes"),
+     ("CALLFLOW_ABUSE_MEMORY_DAYS", "-1", "CALLFLOW_ABUSE_MEMORY_DAYS='-1': must be at least 0"),
+     ("CALLFLOW_REVIEW_MAX_MONTHS", "0", "CALLFLOW_REVIEW_MAX_MONTHS='0': must be at least 1"),
+     ("CALLFLOW_APPEAL_DECIDE_WITHIN_DAYS", "a month", "must be a whole number")],
 )
 def test_a_setting_that_cannot_work_is_refused_with_its_name(name, value, message, tmp_path):
     with pytest.raises(SettingsError, match=message):

@@ -1,0 +1,205 @@
+"""A call's timeline in plain English: each logged event becomes one step a supervisor reads.
+
+Each event kind has a small function that words it; `describe` looks the kind up in one table
+and words any kind it does not know from the event's own fields.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from callflow import words
+from callflow.events import EventKind
+from callflow.phone import display
+from store.call_queries import DECISION_LABELS, TimelineEvent
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a call's timeline, in words."""
+
+    at: datetime
+    kind: str
+    title: str
+    text: str = ""
+    link: str = ""
+    quiet: bool = False
+
+
+class Words(NamedTuple):
+    """What a step says: its title, its detail, a link (a recording) and whether it is minor."""
+
+    title: str
+    text: str = ""
+    link: str = ""
+    quiet: bool = False
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What an event's wording may draw on."""
+
+    kind: str
+    detail: Mapping[str, Any]
+    who: str  # the member of staff the event names, or ""
+    extra: str  # the category, note and police reference given, if any
+    refs: Mapping[int, str]  # register entries' customer references by id
+
+
+def staff_name(names: Mapping[int, str], value: object) -> str:
+    """A member of staff's name from their id as logged, or words that stand in for it."""
+    try:
+        return names.get(int(value), f"staff {value}")  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "someone"
+
+
+def safe_link(url: object) -> str:
+    """The address if it is a web address (so never `javascript:`), else ""."""
+    text = str(url or "")
+    return text if text.startswith(("https://", "http://")) else ""
+
+
+def _leg(d: Mapping[str, Any]) -> str:
+    return f"as {words.label(d.get('leg', ''), words.LEG_LABELS)}" if d.get("leg") else ""
+
+
+def _reason_and_note(f: Facts) -> tuple[str, str]:
+    d = f.detail
+    why = words.reason(d["reason"]) if d.get("reason") else "no reason given"
+    note = f"; note: {d['note']}" if d.get("note") else ""
+    return why, f"{f.who or 'the agent'}{note}"
+
+
+def _received(f: Facts) -> Words:
+    caller = display(str(f.detail["from"])) if f.detail.get("from") else "an unknown number"
+    return Words("Call received",
+                 "number withheld" if f.detail.get("withheld") else f"from {caller}")
+
+
+def _lookup(f: Facts) -> Words:
+    if f.detail.get("failed"):
+        return Words("Register check failed",
+                     "the register could not be read; the call was routed as normal")
+    entry = f.detail.get("entry_id")
+    found = (f"on the register: {f.refs.get(int(entry), 'an entry since removed')}" if entry
+             else "not on the register")
+    return Words("Register checked", found)
+
+
+_ENTRY_ID_PREFIX = re.compile(r"^register entry \d+: ")
+
+
+def _decision(f: Facts) -> Words:
+    outcome = str(f.detail.get("outcome"))
+    # The reason names the entry by its row id ("register entry 3: ..."); the lookup step
+    # above already names it by customer reference.
+    why = _ENTRY_ID_PREFIX.sub("", str(f.detail.get("reason", "")))
+    return Words(f"Decision: {DECISION_LABELS.get(outcome, outcome)}", why)
+
+
+def _emergency_declined(f: Facts) -> Words:
+    digits = f.detail.get("digits")
+    return Words("Emergency option not chosen",
+                 f"pressed {digits}" if digits else "pressed nothing")
+
+
+def _no_answer(f: Facts) -> Words:
+    return Words(f"{f.who} did not answer",
+                 f"{words.label(f.detail.get('status', ''), words.STATUS_LABELS)}; "
+                 f"next: {words.humanise(f.detail.get('next', ''))}")
+
+
+def _voicemail(f: Facts) -> Words:
+    seconds = f.detail.get("duration")
+    return Words("Voicemail left", f"{seconds} seconds" if seconds else "",
+                 safe_link(f.detail.get("recording_url")))
+
+
+def _recording(f: Facts) -> Words:
+    return Words(f"Recording {words.humanise(f.detail.get('status', ''))}".strip(), "",
+                 safe_link(f.detail.get("recording_url")), quiet=True)
+
+
+def _status(f: Facts) -> Words:
+    duration = f.detail.get("duration")
+    return Words(f"Call {words.label(f.detail.get('status'), words.STATUS_LABELS)}",
+                 f"{duration} seconds" if duration is not None else "")
+
+
+def _ended_by_agent(f: Facts) -> Words:
+    why, by = _reason_and_note(f)
+    return Words(f"Ended by the agent: {why}", by)
+
+
+def _wrap_up(f: Facts) -> Words:
+    why, by = _reason_and_note(f)
+    return Words(f"Reason for ending given: {why}", by)
+
+
+def _contact_away(f: Facts) -> Words:
+    role = "designated contact" if f.kind.startswith("designated") else "fallback contact"
+    return Words(f"{f.who or 'The ' + role} not rung",
+                 f"the {role} was away or signed out, so the call moved on")
+
+
+def _fallback(f: Facts) -> Words:
+    error = f.detail.get("error")
+    return Words("Fallback route used", f"Twilio error {error}" if error else "")
+
+
+def _unknown(f: Facts) -> Words:
+    rest = "; ".join(f"{words.humanise(k)}: {words.humanise(v)}" for k, v in f.detail.items()
+                     if k != "staff_id")
+    return Words(words.humanise(f.kind).capitalize(), rest)
+
+
+# What each event kind says on the timeline; a kind not here is shown by _unknown.
+WORDING: dict[EventKind, Callable[[Facts], Words]] = {
+    EventKind.RECEIVED: _received,
+    EventKind.LOOKUP: _lookup,
+    EventKind.DECISION: _decision,
+    EventKind.EMERGENCY: lambda f: Words("Emergency option chosen",
+                                         str(f.detail.get("reason", ""))),
+    EventKind.EMERGENCY_DECLINED: _emergency_declined,
+    EventKind.EMERGENCY_ENDED: lambda f: Words(
+        "Emergency line call ended",
+        words.label(f.detail.get("dial_status", ""), words.STATUS_LABELS)),
+    EventKind.DIALLED: lambda f: Words(f"Rang {f.who}", _leg(f.detail)),
+    EventKind.DIAL_REFUSED: lambda f: Words(f"Could not ring {f.who}",
+                                            str(f.detail.get("message", ""))),
+    EventKind.NO_ANSWER: _no_answer,
+    EventKind.CONNECTED: lambda f: Words(f"Connected to {f.who}", _leg(f.detail)),
+    EventKind.AGENT_LEFT: lambda f: Words(f"{f.who} left the call"),
+    EventKind.VOICEMAIL_OFFERED: lambda f: Words("Voicemail offered"),
+    EventKind.VOICEMAIL: _voicemail,
+    EventKind.RECORDING: _recording,
+    EventKind.STATUS: _status,
+    EventKind.WARNING: lambda f: Words(f"Warning given by {f.who or 'the agent'}", f.extra),
+    EventKind.ENDED_BY_AGENT: _ended_by_agent,
+    EventKind.WRAP_UP: _wrap_up,
+    EventKind.DESIGNATED_CONTACT_AWAY: _contact_away,
+    EventKind.FALLBACK_CONTACT_AWAY: _contact_away,
+    EventKind.INCIDENT: lambda f: Words("Incident reported", f.extra),
+    EventKind.CONFERENCE: lambda f: Words(
+        words.label(f.detail.get("event", ""), words.CONFERENCE_LABELS), quiet=True),
+    EventKind.FALLBACK: _fallback,
+}
+
+
+def describe(event: TimelineEvent, names: Mapping[int, str], refs: Mapping[int, str]) -> Step:
+    """A timeline event in words a supervisor reads without knowing the event schema."""
+    d = event.detail
+    who = staff_name(names, d.get("staff_id")) if d.get("staff_id") is not None else ""
+    extra = "; ".join(part for part in (
+        words.reason(d["category"]) if d.get("category") else "",
+        f"note: {d['note']}" if d.get("note") else "",
+        f"police reference {d['police_reference']}" if d.get("police_reference") else "",
+    ) if part)
+    wording = WORDING.get(event.kind, _unknown)
+    said = wording(Facts(event.kind, d, who, extra, refs))
+    return Step(event.at, event.kind, *said)

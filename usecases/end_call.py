@@ -1,0 +1,209 @@
+"""Warning a caller and ending their call (policy 4.5; threats 4.3), and the wrap-up after.
+
+A call ended for abuse or threats (then, or as wrap-up) gives the member of staff on it time to
+recover: no calls for CALLFLOW_RECOVERY_MINUTES.
+
+Twilio is called first and the action recorded only once Twilio has accepted it, so a refusal
+leaves nothing half-recorded; each action is done once, and a repeat gets the first result.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+from callflow.call_state import CallState
+from callflow.ending import EndReason, EndRefusal, EndRefused, calls_for_recovery, plan_end
+from callflow.events import Event, EventKind
+from callflow.recovery import recovery_ends
+from config import clock
+from store.agent_pool import AgentPool
+from store.call_events import Batch
+from store.db import transaction
+from store.live_call import LIVE_TTL_SECONDS, LiveCall
+from store.models import Incident
+from store.twilio_rest import TwilioRefused, announce_to_participant, end_call, redirect_call
+from usecases.bootstrap import Services
+from usecases.calls import (
+    CONFERENCE_SID_PATTERN,
+    Actor,
+    CallContext,
+    CallRefused,
+    Refusal,
+    gone_or_refused,
+)
+from usecases.idempotency import OnceOnly, Outcome, action_key
+
+WARNINGS_KEY = "callflow:console:warnings:{sid}"
+# A second click within this window is the same warning, not another one.
+WARNING_REPEAT_SECONDS = 10
+ALREADY_ENDED = EndRefusal.ALREADY_ENDED.value
+ALREADY_RECORDED = "the reason for this call is already recorded"
+
+
+def give_warning(services: Services, actor: Actor, call: CallContext,
+                 announce_url: str) -> Outcome:
+    """Play the warning (at `announce_url`) to the caller alone, and log who gave it."""
+    sid = call.sid
+    once = OnceOnly(services.redis)
+    key = action_key("warning", sid)
+    replayed = once.replay(key, "warning", "a warning is already being played")
+    if replayed is not None:
+        return replayed
+    if call.ended:
+        raise CallRefused(Refusal.CONFLICT, ALREADY_ENDED)
+    conference_sid = (call.live and call.live.conference_sid) or ""
+    connected = call.live is not None and call.live.state is CallState.CONNECTED
+    if not connected or not CONFERENCE_SID_PATTERN.match(conference_sid):
+        raise CallRefused(Refusal.CONFLICT,
+                          "the caller is not connected to a member of staff yet")
+
+    def warn() -> dict[str, Any]:
+        try:
+            announce_to_participant(services.twilio, conference_sid, sid,
+                                    announce_url=announce_url)
+        except TwilioRefused as refused:
+            raise gone_or_refused(refused) from None
+        count_key = WARNINGS_KEY.format(sid=sid)
+        pipe = services.redis.pipeline(transaction=True)
+        pipe.incr(count_key)
+        pipe.expire(count_key, LIVE_TTL_SECONDS)
+        number = int(pipe.execute()[0])
+        now = clock.now_utc()
+        text = services.settings.warning_text
+        detail = {**actor.detail, "text": text}
+        warned = Event(EventKind.WARNING, f"warning:{number}", now, detail)
+        services.event_sink.emit(Batch.of(sid, warned,
+                                          live=LiveCall(warned=True, warnings=number)))
+        return {"call_sid": sid, "warned": True, "warning": number, "at": now.isoformat(),
+                "text": text}
+
+    return once.run(key, "warning", WARNING_REPEAT_SECONDS, warn,
+                    "a warning is already being played")
+
+
+def end(services: Services, actor: Actor, call: CallContext, reason: EndReason | None,
+        note: str, closing_url: str) -> Outcome:
+    """End the call as policy plans it: closing statement (at `closing_url`) or at once.
+
+    Without a reason (one click once warned) the reason is owed as wrap-up: the member of staff
+    on the call takes no calls until it is given with wrap_up().
+    """
+    sid = call.sid
+    code = reason.value if reason is not None else None  # stored and answered as plain text
+    once = OnceOnly(services.redis)
+    key = action_key("end", sid)
+    fingerprint = json.dumps([code, note])
+    replayed = once.replay(key, fingerprint, ALREADY_ENDED)
+    if replayed is not None:
+        return replayed
+    try:
+        plan = plan_end(reason, call.warned, ended=call.ended,
+                        staff_on_call=call.staff_id is not None)
+    except EndRefused as refused:
+        if refused.refusal is EndRefusal.REASON_NEEDED_NOW:
+            raise CallRefused(Refusal.INVALID, refused.refusal.value, "reason") from None
+        raise CallRefused(Refusal.CONFLICT, refused.refusal.value) from None
+    owed_by = call.staff_id if plan.wrap_up_owed else None
+    recovering = call.staff_id if calls_for_recovery(reason) else None
+
+    def finish() -> dict[str, Any]:
+        now = clock.now_utc()
+        with transaction(services.sessions) as db:
+            incident = None
+            if plan.opens_incident:
+                # Policy 4.3: flag for a manager, who reports violence to the police.
+                incident = Incident(call_sid=sid, reported_by_id=actor.staff.id, reported_at=now,
+                                    category=code, notes=note, status="open")
+                db.add(incident)
+                db.flush()
+            pool = AgentPool(services.redis)
+            if owed_by is not None:
+                # Before the caller leaves: the agent's leg ends with the conference, and the
+                # pool must not hand them the next call in the moment before this lands.
+                pool.begin_wrap_up(owed_by, sid)
+            recovery_until = _begin_recovery(services, pool, recovering, now)
+            try:
+                if plan.closing_statement:
+                    # Redirected out of the conference, the caller hears the closing statement
+                    # and the call ends when it runs out. An announcement followed by an
+                    # immediate hang-up would cut the statement off: announcements play
+                    # asynchronously.
+                    redirect_call(services.twilio, sid, closing_url)
+                else:
+                    end_call(services.twilio, sid)
+            except Exception as failed:
+                if owed_by is not None:
+                    pool.finish_wrap_up(owed_by, sid)  # the call goes on: nothing is owed
+                if recovering is not None and recovery_until is not None:
+                    pool.end_recovery(recovering)
+                if isinstance(failed, TwilioRefused):
+                    raise gone_or_refused(failed) from None
+                raise
+            detail: dict[str, object] = {**actor.detail, "reason": code, "note": note,
+                                         "closing_statement": plan.closing_statement,
+                                         "wrap_up_owed": owed_by is not None}
+            if recovery_until is not None:
+                detail["recovery_until"] = recovery_until
+            events = [Event(EventKind.ENDED_BY_AGENT, "ended_by_agent", now, detail)]
+            if incident is not None:
+                detail["incident_id"] = incident.id
+                events.append(Event(EventKind.INCIDENT, f"incident:{incident.id}", now,
+                                    {**actor.detail, "incident_id": incident.id,
+                                     "category": code}))
+            services.event_sink.emit(Batch.of(sid, *events, live=LiveCall(
+                ended_by_agent=True, end_reason=code or "")))
+        return {"call_sid": sid, "ended": True, "reason": code, "note": note,
+                "closing_statement": plan.closing_statement,
+                "wrap_up_owed": owed_by is not None,
+                "incident_id": incident.id if incident is not None else None,
+                "recovery_until": recovery_until, "at": now.isoformat()}
+
+    return once.run(key, fingerprint, LIVE_TTL_SECONDS, finish, ALREADY_ENDED)
+
+
+def wrap_up(services: Services, actor: Actor, call: CallContext, reason: EndReason,
+            note: str) -> Outcome:
+    """Record the reason for a call ended in one click; its agent may then take calls again."""
+    sid = call.sid
+    code = reason.value
+    once = OnceOnly(services.redis)
+    key = action_key("wrap-up", sid)
+    fingerprint = json.dumps([code, note])
+    replayed = once.replay(key, fingerprint, ALREADY_RECORDED)
+    if replayed is not None:
+        return replayed
+    pool = AgentPool(services.redis)
+    owed_by = call.staff_id
+    if owed_by is None or pool.wrap_up_owed(owed_by) != sid:
+        raise CallRefused(Refusal.CONFLICT, "no reason is waiting for this call")
+
+    def record() -> dict[str, Any]:
+        now = clock.now_utc()
+        # Recovery first, so that finishing the wrap-up never makes the agent available.
+        recovery_until = _begin_recovery(services, pool, owed_by if calls_for_recovery(reason)
+                                         else None, now)
+        detail: dict[str, object] = {**actor.detail, "reason": code, "note": note}
+        if recovery_until is not None:
+            detail["recovery_until"] = recovery_until
+        services.event_sink.emit(Batch(sid, (Event(EventKind.WRAP_UP, "wrap_up", now, detail),)))
+        pool.finish_wrap_up(owed_by, sid, time.time())
+        return {"call_sid": sid, "reason": code, "note": note,
+                "recovery_until": recovery_until, "at": now.isoformat()}
+
+    return once.run(key, fingerprint, LIVE_TTL_SECONDS, record, ALREADY_RECORDED)
+
+
+def _begin_recovery(services: Services, pool: AgentPool, staff_id: int | None,
+                    now: datetime) -> str | None:
+    """Take the member of staff on an abusive call off the queue for the configured minutes.
+
+    Returns when their recovery ends (ISO 8601), or None when there is none to give.
+    """
+    until = recovery_ends(now, services.settings.recovery_minutes)
+    if staff_id is None or until is None:
+        return None
+    pool.begin_recovery(staff_id, services.settings.recovery_minutes * 60, until.timestamp())
+    return until.isoformat()
