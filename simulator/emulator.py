@@ -707,10 +707,16 @@ class TwilioEmulator:
         if outermost and self.on_idle is not None:
             self.on_idle()
 
-    def place_call(self, from_number: str, to_number: str | None = None) -> SimulatedCall:
-        """A caller rings the number: Twilio requests the voice URL and runs the TwiML."""
+    def place_call(self, from_number: str, to_number: str | None = None,
+                   sid: str | None = None) -> SimulatedCall:
+        """A caller rings the number: Twilio requests the voice URL and runs the TwiML.
+
+        sid is the call's CallSid when the caller has chosen it (so that it can be known before
+        the first webhook is answered); a new one otherwise.
+        """
         with self.step():
-            call = SimulatedCall(self, new_sid("CA"), from_number, to_number or self.phone_number)
+            call = SimulatedCall(self, sid or new_sid("CA"), from_number,
+                                 to_number or self.phone_number)
             call.status = "ringing"
             self.calls[call.sid] = call
             exchange = self.request(self.voice_url, call._params(), "POST")

@@ -28,7 +28,14 @@ import redis
 import requests
 from twilio.request_validator import RequestValidator
 
-from simulator.emulator import Leg, ScriptError, SimulatedCall, StaffLeg, TwilioEmulator
+from simulator.emulator import (
+    Leg,
+    ScriptError,
+    SimulatedCall,
+    StaffLeg,
+    TwilioEmulator,
+    new_sid,
+)
 from store.voice_urls import voice_url
 from usecases.bootstrap import Services
 
@@ -271,7 +278,11 @@ class Simulator:
             fallback_url=voice_url(s.public_base_url, "/fallback"), clock=time.time,
         )
         state = SimState(sim, emulator, from_number=from_number)
-        call = emulator.place_call(from_number)
+        # Known before the first webhook is answered: the service may dial staff for this call
+        # (a REST request naming it) while the emulator is still running its TwiML.
+        sid = new_sid("CA")
+        self.claim(sid, sim)
+        call = emulator.place_call(from_number, sid=sid)
         state.call_sid = call.sid
         return state
 
