@@ -28,6 +28,7 @@ from config.settings import DEV_TWILIO_AUTH_TOKEN
 from service.app import create_app
 from store.models import CallEvent
 from tests.conftest import NOW, TEST_PASSWORD, TODAY
+from tests.support.in_flight import InFlight
 from usecases.bootstrap import Services
 from usecases.demo import demo_rows
 from workers import pump
@@ -133,7 +134,8 @@ class LiveServer:
         self.server = server
         self.services = services
         self.url = services.settings.public_base_url
-        server.app = create_app(services=services)
+        self.in_flight = InFlight(create_app(services=services))
+        server.app = self.in_flight
         self.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                                        name="live-server", daemon=True)
 
@@ -144,6 +146,7 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.thread.join(timeout=10)
+        self.in_flight.wait_until_idle()
 
 
 class ThreadWorker(SimpleWorker):

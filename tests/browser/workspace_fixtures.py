@@ -17,6 +17,7 @@ import pytest
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from service.app import create_app
+from tests.support.in_flight import InFlight
 from usecases.bootstrap import Services
 
 SCREENSHOTS = os.environ.get("CALLFLOW_SCREENSHOTS", "")
@@ -35,9 +36,11 @@ class WorkspaceServer:
     services: Services
     server: BaseWSGIServer
     thread: threading.Thread = field(init=False)
+    in_flight: InFlight = field(init=False)
 
     def __post_init__(self) -> None:
-        self.server.app = create_app(services=self.services)
+        self.in_flight = InFlight(create_app(services=self.services))
+        self.server.app = self.in_flight
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        kwargs={"poll_interval": 0.1}, daemon=True,
                                        name="workspace-live-server")
@@ -47,6 +50,7 @@ class WorkspaceServer:
         """Stop serving and release the port."""
         self.server.shutdown()
         self.thread.join(timeout=10)
+        self.in_flight.wait_until_idle()
         self.server.server_close()
         self.services.engine.dispose()
 
