@@ -154,6 +154,8 @@ def seed(services: Services, calls: int, now: datetime) -> dict[str, object]:
             "customer_ref": f"QL-{i:05d}", "name": f"Person {i}",
             "phone_numbers": f"+447911{i:06d}", "categories": "unreasonable_persistence",
             "reason": "Repeated calls", "written_only": "yes",
+            # policy 5.1: a new restriction cites its evidence and a warning letter, or why not
+            "evidence": "written: call notes", "no_warning_reason": "threats to staff",
             "decided_by": "manager@bench.example", "decided_on": today.isoformat(),
             "starts_on": today.isoformat(),
             "ends_on": (today + timedelta(days=180)).isoformat(),
@@ -164,8 +166,16 @@ def seed(services: Services, calls: int, now: datetime) -> dict[str, object]:
     engine: Engine = services.engine
     started = time.perf_counter()
     with engine.begin() as connection:
+        # A bulk load: on PostgreSQL the calls' secondary indexes are dropped first and built
+        # once afterwards (far faster than keeping them up to date row by row at 10 million).
+        # The rows are computed inside the database, so no COPY from the client is needed.
+        indexes = _secondary_indexes(connection) if engine.dialect.name == "postgresql" else {}
+        for name in indexes:
+            connection.execute(text(f'DROP INDEX "{name}"'))
         connection.execute(text(_calls_sql(engine.dialect.name, calls, now, entry_ids[0],
                                            first_agent)))
+        for definition in indexes.values():
+            connection.execute(text(definition))
     inserted = time.perf_counter() - started
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
@@ -175,6 +185,15 @@ def seed(services: Services, calls: int, now: datetime) -> dict[str, object]:
         middle = session.execute(select(Call.started_at, Call.id)
                                  .where(Call.id == calls // 2)).one()
     return {"seconds": inserted, "middle": middle, "agent": first_agent}
+
+
+def _secondary_indexes(connection) -> dict[str, str]:
+    """The calls table's indexes that back no constraint: name -> CREATE INDEX statement."""
+    rows = connection.execute(text(
+        "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename = 'calls' "
+        "AND i.schemaname = current_schema() AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
+        "WHERE c.conname = i.indexname)"))
+    return {name: definition for name, definition in rows}
 
 
 @dataclass(frozen=True)

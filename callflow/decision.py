@@ -7,10 +7,17 @@ from datetime import date, datetime, tzinfo
 from enum import StrEnum
 
 from callflow import events
+from callflow.call_limits import LaterStep, next_call_from, steps_for_call
 from callflow.effects import CallEffect, DialPerson, DialPool, Leg
 from callflow.events import Event, EventKind
 from callflow.register import Restriction
-from callflow.schedule import WeeklySchedule, current_opening, next_opening, parse_schedule
+from callflow.schedule import (
+    Opening,
+    WeeklySchedule,
+    current_opening,
+    next_opening,
+    parse_schedule,
+)
 from callflow.speech import spoken_next_start, spoken_opening
 
 EMERGENCY_DIGIT = "1"
@@ -27,6 +34,7 @@ class Outcome(StrEnum):
     OUTSIDE_WINDOW = "outside_window"
     WRITTEN_ONLY = "written_only"
     CLOSED = "closed"
+    OVER_CALL_LIMIT = "over_call_limit"  # policy 4.6: more calls than agreed this day/week
     EMERGENCY = "emergency"
 
     @property
@@ -72,6 +80,7 @@ class Caller:
     restriction: Restriction | None = None
     lookup_failed: bool = False
     lookup_source: str = ""
+    recent_calls: tuple[datetime, ...] = ()  # calls put through lately (frequency limits)
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,7 @@ class Decision:
     fallback_voicemail: bool = False
     events: tuple[Event, ...] = ()
     effects: tuple[CallEffect, ...] = ()  # who to ring first, for a caller put through
+    later: tuple[LaterStep, ...] = ()  # call limits' steps, for a caller put through (4.6)
 
     @property
     def connects(self) -> bool:
@@ -113,7 +123,8 @@ def decide(caller: Caller, centre: Centre, now: datetime, digits: str = "") -> D
     else:
         recorded.append(Event(EventKind.DECISION, f"menu:{digits}" if digits else "decision",
                               now, detail))
-    return replace(decision, events=tuple(recorded), effects=_first_ring(decision))
+    return replace(decision, events=tuple(recorded), effects=_first_ring(decision),
+                   later=_later(caller, decision, now))
 
 
 _RING_THE_POOL = (DialPool(0),)
@@ -135,10 +146,15 @@ def _decide(caller: Caller, centre: Centre, now: datetime, digits: str) -> Decis
     restriction = caller.restriction
     if restriction is not None and not restriction.applies_on(today):
         restriction = None
+    uncovered = restriction is not None and restriction.representative and not (
+        restriction.covered)
+    if uncovered:
+        restriction = None  # the LGSCO: a representative is restricted only if covered
     centre_open = current_opening(centre.opening_hours, now, centre.tz, centre.bank_holidays)
 
     if restriction is not None:
-        return _restricted(restriction, centre, now, centre_open is not None)
+        return _restricted(restriction, centre, now, centre_open is not None,
+                           caller.recent_calls)
     if centre_open is None:
         return _closed(centre, now)
     if caller.lookup_failed:
@@ -146,11 +162,14 @@ def _decide(caller: Caller, centre: Centre, now: datetime, digits: str) -> Decis
                         "register could not be read; routed as normal")
     if caller.withheld:
         return Decision(Outcome.WITHHELD, "number withheld; routed as normal")
+    if uncovered:
+        return Decision(Outcome.CENTRE, "a representative the restriction does not cover; "
+                                        "routed as normal")
     return Decision(Outcome.CENTRE, "not restricted")
 
 
 def _restricted(restriction: Restriction, centre: Centre, now: datetime,
-                centre_open: bool) -> Decision:
+                centre_open: bool, recent_calls: tuple[datetime, ...] = ()) -> Decision:
     entry = f"register entry {restriction.entry_id}"
     if restriction.written_only:
         return Decision(
@@ -169,6 +188,13 @@ def _restricted(restriction: Restriction, centre: Centre, now: datetime,
             )
         if centre.windows_on_bank_holidays:
             centre_open = current_opening(centre.opening_hours, now, centre.tz) is not None
+    allowed_from = next_call_from(restriction.call_limits, recent_calls, now, centre.tz)
+    if allowed_from is not None:
+        return Decision(
+            Outcome.OVER_CALL_LIMIT, f"{entry}: over the agreed number of calls (policy 4.6)",
+            message=_over_limit_message(centre, restriction, allowed_from, now),
+            offer_emergency=centre.emergency_offered,
+        )
     if not centre_open:
         return _closed(centre, now)
     if restriction.designated_contact_id is not None:
@@ -183,6 +209,36 @@ def _restricted(restriction: Restriction, centre: Centre, now: datetime,
     # policy 4.1: a restricted caller put through is still offered the emergency line first.
     return Decision(Outcome.WITHIN_WINDOW, f"{entry}: within the agreed call times",
                     offer_emergency=centre.emergency_offered)
+
+
+def _later(caller: Caller, decision: Decision, now: datetime) -> tuple[LaterStep, ...]:
+    restriction = caller.restriction
+    if restriction is None or decision.outcome not in _RESTRICTED_CONNECTING:
+        return ()
+    return steps_for_call(restriction.call_limits, restriction.entry_id, now)
+
+
+_RESTRICTED_CONNECTING = frozenset({Outcome.WITHIN_WINDOW, Outcome.DESIGNATED_CONTACT})
+
+
+def _over_limit_message(centre: Centre, restriction: Restriction, allowed_from: datetime,
+                        now: datetime) -> tuple[str, ...]:
+    limits = restriction.call_limits
+    message = ["Thank you for calling. As we agreed with you in writing, we take up to "
+               f"{limits.frequency_words} from you, and you have reached that "
+               f"{limits.per.this_period}."]
+    hours = parse_schedule(restriction.call_windows) if restriction.call_windows else (
+        centre.opening_hours)
+    closed = frozenset() if restriction.call_windows and centre.windows_on_bank_holidays else (
+        centre.bank_holidays)
+    opening = next_opening(hours, allowed_from, centre.tz, closed)
+    if opening is not None:
+        if opening.start < allowed_from:  # open at midnight: from the start of the new period
+            opening = Opening(allowed_from, opening.end)
+        when = spoken_next_start(opening, now, centre.tz)
+        message.append(_sentence(f"You can call us again {when}"))
+    message.append(f"You can also write to us at: {centre.written_contact}")
+    return tuple(message)
 
 
 def _closed(centre: Centre, now: datetime) -> Decision:

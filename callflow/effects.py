@@ -93,9 +93,34 @@ class CallerLeft(CallEffect):
     name: ClassVar[str] = "caller_left"
 
 
+@dataclass(frozen=True)
+class CountCall(CallEffect):
+    """A call put through counts towards its caller's frequency limit (policy 4.6)."""
+
+    name: ClassVar[str] = "count_call"
+    entry_id: int
+    at: str  # when the call was answered, ISO 8601
+
+
+@dataclass(frozen=True)
+class WarnOfTimeLimit(CallEffect):
+    """Two minutes before the agreed call length, the caller hears a polite warning (4.6)."""
+
+    name: ClassVar[str] = "warn_of_time_limit"
+    minutes: int
+
+
+@dataclass(frozen=True)
+class EndAtTimeLimit(CallEffect):
+    """At the agreed call length, the caller hears the closing statement and the call ends."""
+
+    name: ClassVar[str] = "end_at_time_limit"
+    minutes: int
+
+
 EFFECT_TYPES: dict[str, type[CallEffect]] = {
     kind.name: kind for kind in (DialPool, DialPerson, NextAgent, OfferVoicemail, FreeStaff,
-                                 PassedOn, CallerLeft)
+                                 PassedOn, CallerLeft, CountCall, WarnOfTimeLimit, EndAtTimeLimit)
 }
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from callflow.announcement import WarningState
 from callflow.register import CATEGORY_LABELS, Category
 
 
@@ -51,6 +52,10 @@ class EndRefusal(StrEnum):
 
     ALREADY_ENDED = "call already ended"
     NOT_WARNED = "warn before ending"
+    WARNING_PLAYING = ("the warning is still playing to the caller: end the call once it has "
+                       "finished")
+    WARNING_FAILED = ("the warning could not be played to the caller, so they have not heard "
+                      "it: give the warning again before ending the call")
     REASON_NEEDED_NOW = ("give the reason now, as no member of staff is on the call to give "
                          "it afterwards")
 
@@ -77,11 +82,13 @@ class EndPlan:
 
 
 def plan_end(reason: EndReason | None, warned: bool, *, ended: bool = False,
-             staff_on_call: bool = True) -> EndPlan:
+             staff_on_call: bool = True, warning: WarningState | None = None) -> EndPlan:
     """What ending the call for `reason` requires, or EndRefused when policy forbids it.
 
     `reason` None is the one-click end: allowed once warned, with the reason owed afterwards by
-    the member of staff on the call (so someone must be on it).
+    the member of staff on the call (so someone must be on it). `warning` is where the last
+    warning stands as Twilio reported it (None: not known, as before announcements were
+    followed): the caller must have heard it.
     """
     if ended:
         raise EndRefused(EndRefusal.ALREADY_ENDED)
@@ -89,6 +96,10 @@ def plan_end(reason: EndReason | None, warned: bool, *, ended: bool = False,
     if not threat and not warned:
         # Policy 4.5: tell the caller their behaviour is unacceptable before ending the call.
         raise EndRefused(EndRefusal.NOT_WARNED)
+    if not threat and warning is WarningState.PLAYING:
+        raise EndRefused(EndRefusal.WARNING_PLAYING)
+    if not threat and warning is WarningState.FAILED:
+        raise EndRefused(EndRefusal.WARNING_FAILED)
     if reason is None and not staff_on_call:
         raise EndRefused(EndRefusal.REASON_NEEDED_NOW)
     return EndPlan(reason=reason, closing_statement=not threat, opens_incident=threat,

@@ -35,10 +35,24 @@ class EventKind(StrEnum):
     FALLBACK = "fallback"
     # Written by the console.
     WARNING = "warning"
+    TIME_WARNING = "time_warning"  # written by a call-limit job: the call ends in two minutes
     ENDED_BY_AGENT = "ended_by_agent"
     WRAP_UP = "wrap_up"
     INCIDENT = "incident"
     PROPOSAL = "proposal"
+    # The warning as Twilio played it, who left the conference and why, answering machines and
+    # call recordings (issue 14 items 5-7).
+    WARNING_PLAYED = "warning_played"
+    WARNING_FAILED = "warning_failed"
+    LEFT_CONFERENCE = "left_conference"
+    ANSWERING_MACHINE = "answering_machine"
+    CALL_RECORDING = "call_recording"
+    # Live supervision (issue 14): help asked for and answered; a supervisor on the call.
+    HELP_REQUESTED = "help_requested"
+    HELP_ANSWERED = "help_answered"
+    SUPERVISOR_JOINED = "supervisor_joined"
+    SUPERVISION_CHANGED = "supervision_changed"
+    SUPERVISOR_LEFT = "supervisor_left"
 
 
 @dataclass(frozen=True)
@@ -156,3 +170,38 @@ def status(at: datetime, key: str, call_status: str, duration: int | None,
 def fallback(at: datetime, key: str = "fallback", **detail: object) -> Event:
     """The caller heard the trouble route."""
     return Event(EventKind.FALLBACK, key, at, dict(detail))
+
+
+def warning_heard(at: datetime, outcome: str, participant: str, sequence: str,
+                  reason: str = "") -> Event:
+    """Twilio said whether the warning announced to the caller played or failed."""
+    kind = EventKind.WARNING_PLAYED if outcome == "played" else EventKind.WARNING_FAILED
+    detail: dict[str, object] = {"participant": participant}
+    if reason:
+        detail["reason"] = reason
+    return Event(kind, f"{kind.value}:{participant}:{sequence}", at, detail)
+
+
+def left_conference(at: datetime, participant: str, party: str, reason: str,
+                    call_status: str, sequence: str, staff_id: int | None = None) -> Event:
+    """Someone left the call's conference, with Twilio's ReasonParticipantLeft."""
+    detail: dict[str, object] = {"participant": participant, "party": party, "reason": reason,
+                                 "call_status": call_status}
+    if staff_id is not None:
+        detail["staff_id"] = staff_id
+    return Event(EventKind.LEFT_CONFERENCE, f"left:{participant}:{sequence}", at, detail)
+
+
+def answering_machine(at: datetime, staff_id: int, attempt: int | str, leg: str,
+                      answered_by: str) -> Event:
+    """A member of staff's phone was answered by a machine, so it counts as no answer."""
+    return Event(EventKind.ANSWERING_MACHINE, f"machine:{staff_id}:{attempt}", at,
+                 {"staff_id": staff_id, "leg": leg, "answered_by": answered_by})
+
+
+def call_recording(at: datetime, recording_sid: str, status: str, duration: int | None,
+                   recording_url: str | None) -> Event:
+    """Twilio's recording status callback for a recorded call (kept as evidence)."""
+    return Event(EventKind.CALL_RECORDING, f"call-recording:{recording_sid}:{status}", at,
+                 {"recording_sid": recording_sid, "status": status, "duration": duration,
+                  "recording_url": recording_url})

@@ -8,8 +8,28 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
+from callflow.adjustments import (
+    Adjustment,
+    adjustments_text,
+    parse_adjustments,
+    written_only_problem,
+)
+from callflow.call_limits import (
+    NO_LIMITS,
+    CallLimitError,
+    CallLimits,
+    parse_frequency,
+    parse_minutes,
+)
+from callflow.evidence import Evidence, evidence_text, parse_evidence
 from callflow.phone import InvalidNumber, normalise
 from callflow.plain_text import untypeable
+from callflow.representatives import (
+    Representative,
+    parse_representatives,
+    representative_problems,
+    representatives_text,
+)
 from callflow.review_dates import DEFAULT_MAX_REVIEW_MONTHS, review_date_problem
 from callflow.roles import Capability, may
 from callflow.schedule import ScheduleError, parse_schedule
@@ -49,14 +69,23 @@ VOICEMAIL = "voicemail"
 COLUMNS = (
     "customer_ref",
     "name",
+    "postal_address",
     "phone_numbers",
     "categories",
     "reason",
+    "evidence",
+    "no_warning_reason",
+    "not_told_reason",
     "written_only",
     "call_windows",
     "designated_contact",
     "fallback",
     "visits_by_appointment",
+    "call_frequency",
+    "max_call_minutes",
+    "adjustments",
+    "written_only_exception",
+    "representatives",
     "closed_issues",
     "staff_notes",
     "decided_by",
@@ -88,6 +117,10 @@ REQUIRED_COLUMNS = (
 FIELD_LABELS = {
     "customer_ref": "Customer reference",
     "name": "Name",
+    "postal_address": "Postal address",
+    "evidence": "Evidence",
+    "no_warning_reason": "Why no warning letter first",
+    "not_told_reason": "Why the customer is not told in writing",
     "phone_numbers": "Phone numbers",
     "categories": "Behaviour",
     "reason": "Reason",
@@ -96,6 +129,11 @@ FIELD_LABELS = {
     "designated_contact": "Designated contact",
     "fallback": "Fallback",
     "visits_by_appointment": "Visits by appointment",
+    "call_frequency": "Most calls allowed",
+    "max_call_minutes": "Longest call (minutes)",
+    "adjustments": "Needs (reasonable adjustments)",
+    "written_only_exception": "Why written only still suits their needs",
+    "representatives": "Representatives",
     "closed_issues": "Closed issues",
     "staff_notes": "Notes for staff",
     "decided_by": "Decided by",
@@ -112,6 +150,10 @@ FIELD_LABELS = {
 MAX_LENGTHS = {
     "customer_ref": 64,
     "name": 200,
+    "postal_address": 1000,
+    "evidence": 10000,
+    "no_warning_reason": 4000,
+    "not_told_reason": 4000,
     "reason": 4000,
     "call_windows": 500,
     "designated_contact": 254,
@@ -121,6 +163,9 @@ MAX_LENGTHS = {
     "decided_by": 254,
     "lifted_by": 254,
     "lifted_reason": 4000,
+    "adjustments": 2000,
+    "written_only_exception": 4000,
+    "representatives": 4000,
 }
 
 
@@ -153,13 +198,21 @@ class EntryFields:
     designated_contact: str = ""
     fallback: str = ""
     visits_by_appointment: bool = False
+    call_limits: CallLimits = NO_LIMITS  # policy 4.6: how often and how long they may call
     closed_issues: tuple[ClosedIssue, ...] = ()
     staff_notes: str = ""
+    postal_address: str = ""
+    evidence: tuple[Evidence, ...] = ()
+    no_warning_reason: str = ""
+    not_told_reason: str = ""
     review_on: date | None = None
     notice_sent_on: date | None = None
     lifted_at: datetime | None = None
     lifted_by: str = ""
     lifted_reason: str = ""
+    adjustments: tuple[Adjustment, ...] = ()
+    written_only_exception: str = ""
+    representatives: tuple[Representative, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -308,6 +361,9 @@ def read_entry(row: Mapping[str, str]) -> tuple[EntryFields, list[FieldError]]:
         except ScheduleError as error:
             errors.append(FieldError("call_windows", str(error)))
 
+    evidence, problems = parse_evidence(text("evidence"))
+    errors += [FieldError("evidence", problem) for problem in problems]
+
     closed: list[ClosedIssue] = []
     for raw in _split(text("closed_issues")):
         reference, sep, summary = raw.partition(":")
@@ -330,8 +386,13 @@ def read_entry(row: Mapping[str, str]) -> tuple[EntryFields, list[FieldError]]:
     if not emails["decided_by"] and "decided_by" not in {e.field for e in errors}:
         errors.append(FieldError("decided_by", "is required"))
 
+    adjustments, problems = parse_adjustments(text("adjustments"))
+    errors += [FieldError("adjustments", problem) for problem in problems]
+    representatives, problems = parse_representatives(text("representatives"))
+    errors += [FieldError("representatives", problem) for problem in problems]
     written_only = typed("written_only", parse_flag, False)
     visits = typed("visits_by_appointment", parse_flag, False)
+    call_limits = _read_call_limits(text, errors)
     decided_on = typed("decided_on", parse_date, required=True)
     starts_on = typed("starts_on", parse_date, required=True)
     ends_on = typed("ends_on", parse_date, required=True)
@@ -367,14 +428,37 @@ def read_entry(row: Mapping[str, str]) -> tuple[EntryFields, list[FieldError]]:
         designated_contact=emails["designated_contact"],
         fallback=fallback,
         visits_by_appointment=visits,
+        call_limits=call_limits,
         closed_issues=tuple(closed),
         staff_notes=text("staff_notes"),
+        postal_address="\n".join(line.strip() for line in text("postal_address").splitlines()
+                                 if line.strip()),
+        evidence=evidence,
+        no_warning_reason=text("no_warning_reason"),
+        not_told_reason=text("not_told_reason"),
         review_on=review_on,
         notice_sent_on=notice_sent_on,
         lifted_at=lifted_at,
         lifted_by=emails["lifted_by"],
         lifted_reason=lifted_reason,
+        adjustments=adjustments,
+        written_only_exception=text("written_only_exception"),
+        representatives=representatives,
     ), errors
+
+
+def _read_call_limits(text, errors: list[FieldError]) -> CallLimits:
+    """The call length and frequency limits (policy 4.6), with any error in them."""
+    max_calls, per, minutes = None, CallLimits().per, None
+    try:
+        max_calls, per = parse_frequency(text("call_frequency"))
+    except CallLimitError as error:
+        errors.append(FieldError("call_frequency", str(error)))
+    try:
+        minutes = parse_minutes(text("max_call_minutes"))
+    except CallLimitError as error:
+        errors.append(FieldError("max_call_minutes", str(error)))
+    return CallLimits(max_calls, per, minutes)
 
 
 def check_entry(
@@ -424,8 +508,15 @@ def check_entry(
     # policy 4.1: written contact is a form of contact; a phone restriction must leave a route.
     if readable("written_only", "call_windows") and fields.written_only and fields.call_windows:
         errors.append(FieldError("call_windows", "cannot be set when contact is written only"))
+    if readable("written_only", "call_frequency") and fields.written_only and (
+            fields.call_limits.limits_frequency):
+        errors.append(FieldError("call_frequency", "cannot be set when contact is written only"))
+    if readable("written_only", "max_call_minutes") and fields.written_only and (
+            fields.call_limits.limits_length):
+        errors.append(FieldError("max_call_minutes", "cannot be set when contact is written only"))
     if readable("written_only", "call_windows", "designated_contact") and not (
         fields.written_only or fields.call_windows or fields.designated_contact
+        or fields.call_limits
     ):
         errors.append(
             FieldError(
@@ -434,6 +525,15 @@ def check_entry(
                 "set call windows, or name a designated contact",
             )
         )
+    # Equality Act 2010: written only cannot be a route for someone writing is a barrier to.
+    barrier = written_only_problem(fields.written_only, fields.adjustments,
+                                   fields.written_only_exception)
+    # The needs that could be read are judged even when another in the cell could not.
+    if barrier and readable("written_only", "written_only_exception"):
+        errors.append(FieldError("written_only_exception", barrier))
+    if readable("representatives", "phone_numbers"):
+        errors += [FieldError("representatives", problem) for problem in
+                   representative_problems(fields.representatives, fields.phone_numbers)]
     if readable("fallback", "designated_contact") and fields.fallback and not (
         fields.designated_contact
     ):
@@ -473,6 +573,11 @@ def check_entry(
             errors.append(
                 FieldError("phone_numbers", f"{number} already belongs to active entry {holder}")
             )
+    for number in (n for rep in fields.representatives for n in rep.phone_numbers):
+        holder = number_holders.get(number)
+        if holder and holder != fields.customer_ref:
+            errors.append(FieldError("representatives",
+                                     f"{number} is the number of active entry {holder}"))
     return errors
 
 
@@ -508,8 +613,14 @@ def entry_row(fields: EntryFields) -> dict[str, str]:
         "designated_contact": fields.designated_contact,
         "fallback": fields.fallback,
         "visits_by_appointment": _flag_text(fields.visits_by_appointment),
+        "call_frequency": fields.call_limits.frequency_text,
+        "max_call_minutes": fields.call_limits.minutes_text,
         "closed_issues": "; ".join(str(issue) for issue in fields.closed_issues),
         "staff_notes": fields.staff_notes,
+        "postal_address": fields.postal_address,
+        "evidence": evidence_text(fields.evidence),
+        "no_warning_reason": fields.no_warning_reason,
+        "not_told_reason": fields.not_told_reason,
         "decided_by": fields.decided_by,
         "decided_on": _date_text(fields.decided_on),
         "starts_on": _date_text(fields.starts_on),
@@ -519,6 +630,9 @@ def entry_row(fields: EntryFields) -> dict[str, str]:
         "lifted_at": fields.lifted_at.isoformat() if fields.lifted_at else "",
         "lifted_by": fields.lifted_by,
         "lifted_reason": fields.lifted_reason,
+        "adjustments": adjustments_text(fields.adjustments),
+        "written_only_exception": fields.written_only_exception,
+        "representatives": representatives_text(fields.representatives),
     }
 
 
@@ -533,6 +647,10 @@ class Restriction:
     call_windows: str
     designated_contact_id: int | None
     fallback_contact_id: int | None
+    # A call from a representative's number: the arrangements apply only if they are covered.
+    representative: bool = False
+    covered: bool = True
+    call_limits: CallLimits = NO_LIMITS
 
     def applies_on(self, day: date) -> bool:
         """True when the restriction is in force on this local date."""
@@ -548,6 +666,8 @@ class Restriction:
             "cw": self.call_windows,
             "dc": self.designated_contact_id,
             "fb": self.fallback_contact_id,
+            **({"rp": int(self.covered)} if self.representative else {}),
+            **({"cl": self.call_limits.to_cache()} if self.call_limits else {}),
         }
 
     @classmethod
@@ -561,4 +681,7 @@ class Restriction:
             call_windows=str(data["cw"]),
             designated_contact_id=None if data["dc"] is None else int(data["dc"]),
             fallback_contact_id=None if data["fb"] is None else int(data["fb"]),
+            representative="rp" in data,
+            covered=bool(data.get("rp", 1)),
+            call_limits=CallLimits.from_cache(data.get("cl")),
         )

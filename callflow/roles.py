@@ -29,16 +29,28 @@ class Capability(StrEnum):
     REVIEW_CALLS = "review_calls"
     # Decide restrictions: add, change, review and lift entries (policy 5.2: managers only).
     DECIDE_RESTRICTIONS = "decide_restrictions"
+    # See and hear call recordings kept as evidence (issue 14: managers only).
+    HEAR_RECORDINGS = "hear_recordings"
+    # Ask every available supervisor for help on the call they are on (issue 14).
+    REQUEST_HELP = "request_help"
+    # Answer a call for help; listen to, coach or join any live call (never agents).
+    LISTEN_IN = "listen_in"
+    # Triage voicemails and messages left by people on the register (policy 4.7, issue 13).
+    TRIAGE_MESSAGES = "triage_messages"
+    # Read the board's oversight report: figures, no personal data (issue 13 item 8).
+    READ_BOARD_REPORT = "read_board_report"
 
 
 CAPABILITIES: dict[Role, frozenset[Capability]] = {
-    Role.AGENT: frozenset({Capability.TAKE_CALLS, Capability.END_CALLS}),
+    Role.AGENT: frozenset({Capability.TAKE_CALLS, Capability.END_CALLS, Capability.REQUEST_HELP}),
     Role.SUPERVISOR: frozenset({
         Capability.TAKE_CALLS, Capability.END_CALLS, Capability.SUPERVISE_CALLS,
-        Capability.READ_RESTRICTION_REASONS, Capability.REVIEW_CALLS}),
+        Capability.READ_RESTRICTION_REASONS, Capability.REVIEW_CALLS, Capability.REQUEST_HELP,
+        Capability.LISTEN_IN, Capability.TRIAGE_MESSAGES, Capability.READ_BOARD_REPORT}),
     Role.MANAGER: frozenset({
         Capability.END_CALLS, Capability.SUPERVISE_CALLS, Capability.READ_RESTRICTION_REASONS,
-        Capability.REVIEW_CALLS, Capability.DECIDE_RESTRICTIONS}),
+        Capability.REVIEW_CALLS, Capability.DECIDE_RESTRICTIONS, Capability.LISTEN_IN,
+        Capability.HEAR_RECORDINGS, Capability.TRIAGE_MESSAGES, Capability.READ_BOARD_REPORT}),
     Role.ADMIN: frozenset({
         Capability.END_CALLS, Capability.SUPERVISE_CALLS, Capability.READ_RESTRICTION_REASONS,
         Capability.REVIEW_CALLS}),

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from datetime import date, datetime, time, tzinfo
 
+from callflow.call_limits import LimitEnd
 from callflow.ending import EndReason
 from callflow.register import CATEGORY_LABELS, FIELD_LABELS, Category
 from callflow.roles import Role
@@ -28,6 +29,7 @@ THREAT = EndReason.THREAT_OR_VIOLENCE
 REASON_LABELS: dict[str, str] = {
     **{c.value: _POLICY_REF.sub("", text).lower() for c, text in CATEGORY_LABELS.items()},
     THREAT: "threats or violence",
+    LimitEnd.CALL_LENGTH.value: "the agreed call length was reached",
 }
 
 LEG_LABELS = {"pool": "the next free agent", "designated": "the designated contact",
@@ -42,6 +44,7 @@ STATUS_LABELS = {
     "busy": "busy",
     "failed": "failed",
     "no-answer": "no answer",
+    "machine": "answered by a machine (voicemail), so treated as no answer",
     "canceled": "cancelled",
     "cancelled": "cancelled",
 }
@@ -82,6 +85,7 @@ AUDIT_ACTION_LABELS = {
     "reviewed": "Reviewed",
     "anonymised": "Personal details removed",
     "notice_withdrawn": "Unsent notice withdrawn",
+    "not_told": "Recorded why they are not told in writing",
 }
 
 # Names of the things an audit record changes, beyond the register's own columns.

@@ -6,13 +6,18 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from callflow.recording import RecordingPolicy
 from callflow.schedule import ScheduleError, parse_schedule
 
 ENVIRONMENTS = ("development", "test", "production")
 BANK_HOLIDAY_NATIONS = ("england-and-wales", "scotland", "northern-ireland", "none")
+# store/redis_connect.py connects to each (Sentinel: a primary found through the sentinels).
+METRICS_TOKEN_MIN_LENGTH = 24
+REDIS_URL_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://", "rediss+sentinel://")
 
 DEV_TWILIO_AUTH_TOKEN = "development-auth-token"
 DEV_TWILIO_ACCOUNT_SID = "AC" + "0" * 32
@@ -29,6 +34,14 @@ DEFAULT_CLOSING = (
     "You can contact us in writing. Goodbye."
 )
 DEFAULT_HOLD_MUSIC = "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
+
+
+class EventSpool(StrEnum):
+    """Where call events wait while Redis is down (CALLFLOW_EVENT_SPOOL)."""
+
+    AUTO = "auto"  # the database when it is shared by every host (PostgreSQL), else disk
+    DATABASE = "database"
+    DISK = "disk"
 
 
 class SettingsError(RuntimeError):
@@ -71,23 +84,38 @@ class Settings:
     review_max_months: int = 6
     lapse_unreviewed_after_days: int = 0
     appeal_decide_within_days: int = 28
+    triage_due_days: int = 5  # days to triage a voicemail or message from the register (4.7)
     repeat_calls_per_day: int = 5
     repeat_calls_per_week: int = 15
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
     simulator_enabled: bool = True
     trusted_proxies: int = 0
+    metrics_token: str = ""  # GET /metrics needs it as a Bearer token; empty: /metrics is off
     log_format: str = "text"
+    event_spool: EventSpool = EventSpool.AUTO
     # Time to recover after an abusive call (policy 4.5): minutes off the queue (0: none), and
     # whether the agent may come back early; days a number's abusive call warns colleagues.
     recovery_minutes: int = 5
     recovery_early_return: bool = False
     abuse_memory_days: int = 30
+    # Issue 14: which calls are recorded as evidence; seconds End call waits for Twilio to say
+    # the warning played before going ahead unconfirmed.
+    recording: RecordingPolicy = RecordingPolicy.NONE
+    warning_confirm_seconds: int = 20
 
     @property
     def tz(self) -> ZoneInfo:
         """The local time zone of the contact centre."""
         return ZoneInfo(self.timezone)
+
+    @property
+    def spools_to_database(self) -> bool:
+        """True when call events wait in the database while Redis is down (disk otherwise)."""
+        if self.event_spool == EventSpool.AUTO:
+            # SQLite lives on the host's own disk: it survives nothing the disk spool does not.
+            return not self.database_url.startswith("sqlite")
+        return self.event_spool == EventSpool.DATABASE
 
     @property
     def embedded_redis(self) -> bool:
@@ -191,6 +219,25 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if log_format not in ("text", "json"):
         raise SettingsError(f"CALLFLOW_LOG_FORMAT={log_format!r}: use text or json")
 
+    metrics_token = get("CALLFLOW_METRICS_TOKEN", "").strip()
+    if metrics_token and len(metrics_token) < METRICS_TOKEN_MIN_LENGTH:
+        raise SettingsError(f"CALLFLOW_METRICS_TOKEN is {len(metrics_token)} characters long: "
+                            f"use at least {METRICS_TOKEN_MIN_LENGTH}, or leave it empty to turn "
+                            "/metrics off")
+    redis_url = get("REDIS_URL", "").strip()
+    if redis_url and not redis_url.lower().startswith(REDIS_URL_SCHEMES):
+        raise SettingsError(f"REDIS_URL must start with one of {', '.join(REDIS_URL_SCHEMES)}")
+
+    event_spool = get("CALLFLOW_EVENT_SPOOL", "auto").strip().lower()
+    if event_spool not in set(EventSpool):
+        choices = ", ".join(EventSpool)
+        raise SettingsError(f"CALLFLOW_EVENT_SPOOL={event_spool!r}: use one of {choices}")
+
+    recording = get("CALLFLOW_RECORDING", "none").strip().lower()
+    if recording not in set(RecordingPolicy):
+        choices = ", ".join(RecordingPolicy)
+        raise SettingsError(f"CALLFLOW_RECORDING={recording!r}: use one of {choices}")
+
     bank_holidays = get("CALLFLOW_BANK_HOLIDAYS", "england-and-wales").strip().lower()
     if bank_holidays not in BANK_HOLIDAY_NATIONS:
         choices = ", ".join(BANK_HOLIDAY_NATIONS)
@@ -200,8 +247,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         env=mode,
         var_dir=var_dir,
         log_format=log_format,
+        event_spool=EventSpool(event_spool),
         database_url=get("DATABASE_URL", "").strip() or f"sqlite:///{var_dir / 'callflow.db'}",
-        redis_url=get("REDIS_URL", "").strip(),
+        redis_url=redis_url,
         secret_key=secret_key,
         twilio_account_sid=account_sid,
         twilio_auth_token=auth_token,
@@ -242,6 +290,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             get("CALLFLOW_APPEAL_DECIDE_WITHIN_DAYS", "28"), "CALLFLOW_APPEAL_DECIDE_WITHIN_DAYS",
             1, maximum=365,
         ),
+        triage_due_days=_int(
+            get("CALLFLOW_TRIAGE_DUE_DAYS", "5"), "CALLFLOW_TRIAGE_DUE_DAYS", 1, maximum=90
+        ),
         repeat_calls_per_day=_int(
             get("CALLFLOW_REPEAT_CALLS_PER_DAY", "5"), "CALLFLOW_REPEAT_CALLS_PER_DAY", 1
         ),
@@ -260,6 +311,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         trusted_proxies=_int(
             get("CALLFLOW_TRUSTED_PROXIES", "0"), "CALLFLOW_TRUSTED_PROXIES", 0, maximum=5
         ),
+        metrics_token=metrics_token,
         recovery_minutes=_int(
             get("CALLFLOW_RECOVERY_MINUTES", "5"), "CALLFLOW_RECOVERY_MINUTES", 0, maximum=60
         ),
@@ -269,6 +321,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         abuse_memory_days=_int(
             get("CALLFLOW_ABUSE_MEMORY_DAYS", "30"), "CALLFLOW_ABUSE_MEMORY_DAYS", 0, maximum=730
         ),
+        recording=RecordingPolicy(recording),
+        warning_confirm_seconds=_int(get("CALLFLOW_WARNING_CONFIRM_SECONDS", "20"),
+                                     "CALLFLOW_WARNING_CONFIRM_SECONDS", 0, maximum=120),
     )
     try:
         parse_schedule(settings.opening_hours)

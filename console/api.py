@@ -17,6 +17,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import select
 
 from callflow import words
+from callflow.announcement import WARNING_STATE_WORDS
 from callflow.call_state import CallState
 from callflow.ending import END_REASONS, INCIDENT_CATEGORIES, WRAP_UP_REASONS, EndReason
 from callflow.phone import display
@@ -34,12 +35,14 @@ from console.auth import (
 )
 from console.openapi import openapi_document
 from store.agent_pool import AgentPool, Availability, Recovery
+from store.call_limits import limits_of
 from store.live_call import LiveCall, read_live
 from store.models import RegisterEntry, Staff
 from store.register import RegisterStore
 from store.twilio_rest import TwilioRefused, TwilioUnavailable
 from store.voice_urls import voice_url
 from usecases import call_reports, end_call
+from usecases.adjustments import screen_pop
 from usecases.bootstrap import Services, services_of
 from usecases.calls import (
     CALL_SID_PATTERN,
@@ -184,6 +187,7 @@ def _person_of_interest(entry: RegisterEntry, staff: Staff) -> dict[str, Any]:
             ),
             "written_only": entry.written_only,
             "visits_by_appointment": entry.visits_by_appointment,
+            "call_limits": limits_of(entry).describe(),  # policy 4.6, e.g. "at most 1 call a day"
         },
         # Policy 4.7: do not reopen these unless the caller brings new information.
         "closed_issues": [
@@ -227,6 +231,7 @@ def _describe(sid: str, live: LiveCall, staff: Staff) -> dict[str, Any]:
         "connected": bool(CONFERENCE_SID_PATTERN.match(live.conference_sid or "")),
         "warned": bool(live.warned),
         "warnings": live.warnings or 0,
+        **_warning(live),
         "ended_by_agent": bool(live.ended_by_agent),
         "register_check_failed": bool(live.lookup_failed),
         "customer": None,
@@ -239,7 +244,15 @@ def _describe(sid: str, live: LiveCall, staff: Staff) -> dict[str, Any]:
             if entry is not None and entry.anonymised_at is None:
                 described["customer"] = {"name": entry.name, "reference": entry.customer_ref}
                 described["person_of_interest"] = _person_of_interest(entry, staff)
+                described["person_of_interest"].update(screen_pop(entry, live.number))
     return described
+
+
+def _warning(live: LiveCall) -> dict[str, Any]:
+    """Where the last warning stands (issue 14): its state and the words the console shows."""
+    state = end_call.warning_state(_services(), live)
+    return {"warning_state": state.value if state else None,
+            "warning_state_text": WARNING_STATE_WORDS[state] if state else None}
 
 
 def _abuse_warning(sid: str, live: LiveCall) -> dict[str, Any] | None:

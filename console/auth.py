@@ -55,7 +55,7 @@ MAX_PASSWORD_CHARS = 1024
 # Endpoints outside any blueprint that anyone may reach.
 PUBLIC_ENDPOINTS = frozenset({"static", "static_console", "healthz", "readyz"})
 # Blueprints whose every request is checked by Twilio's signature instead of a staff sign-in.
-TWILIO_BLUEPRINTS = frozenset({"voice", "announcements"})
+TWILIO_BLUEPRINTS = frozenset({"voice", "announcements", "recordings"})
 SIMULATOR_BLUEPRINT = "simulator"
 ACCESS_ATTR = "_callflow_access"
 

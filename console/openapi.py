@@ -263,12 +263,26 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                         "call_windows": {"type": "string"},
                         "designated_contact": {"type": "string", "nullable": True},
                         "written_only": {"type": "boolean"},
-                        "visits_by_appointment": {"type": "boolean"}}},
+                        "visits_by_appointment": {"type": "boolean"},
+                        "call_limits": {"type": "string", "description":
+                                        "Policy 4.6, in words; empty when none."}}},
                     "closed_issues": {
                         "type": "array", "description": "Policy 4.7: do not reopen.",
                         "items": {"type": "object", "properties": {
                             "reference": {"type": "string"}, "summary": {"type": "string"}}}},
                     "staff_notes": {"type": "string"},
+                    "needs": {"type": "array", "items": {"type": "string"},
+                              "description": "Reasonable adjustments, in words.",
+                              "example": ["Large print", "Interpreter: Polish"]},
+                    "representative": {
+                        "type": "object", "nullable": True,
+                        "description": "Set when the caller is one of the person's "
+                                       "representatives; covered: whether the arrangements "
+                                       "apply to their call.",
+                        "properties": {
+                            "of": {"type": "string", "example": "representative of Pat Example"},
+                            "name": {"type": "string"}, "relationship": {"type": "string"},
+                            "covered": {"type": "boolean"}}},
                     "reason": {"type": "string",
                                "description": "Supervisors, managers and admins only."}}},
                 "WarningGiven": {"type": "object", "properties": {

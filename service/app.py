@@ -9,6 +9,7 @@ from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config.settings import Settings
+from service.metrics import install as install_metrics
 from usecases.bootstrap import Services, bootstrap
 from usecases.health import readiness_problems, redis_problems
 
@@ -33,13 +34,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from console.auth import auth, public
     from console.dead_letters import dead_letters
     from console.pages import pages
+    from console.supervision import supervision_pages
     from console.workspace import workspace
     from simulator.web import simulator
     from webhooks.announcements import announcements
     from webhooks.incoming import IncomingCalls
+    from webhooks.recordings import recordings
+    from webhooks.supervision import supervisor_calls
     from webhooks.voice import voice
 
     app.register_blueprint(voice)
+    app.register_blueprint(supervisor_calls)
     app.wsgi_app = IncomingCalls(app.wsgi_app, services)  # type: ignore[method-assign]
     if settings.trusted_proxies:
         # The client's address from X-Forwarded-For, trusting only the configured proxy hops.
@@ -48,11 +53,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             x_prefix=0,
         )
     app.register_blueprint(announcements)
+    app.register_blueprint(recordings)
     app.register_blueprint(auth)
     app.register_blueprint(api)
     app.register_blueprint(pages)
+    app.register_blueprint(supervision_pages)
     app.register_blueprint(workspace)
     app.register_blueprint(dead_letters)
+    install_metrics(app, services)
     if settings.simulator_enabled:
         app.register_blueprint(simulator)
     # The console's stylesheet and scripts (including the npm-installed Twilio Voice SDK).

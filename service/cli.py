@@ -12,10 +12,12 @@ from tqdm import tqdm
 
 from callflow import words
 from callflow.appeals import AppealOutcome, Channel
+from callflow.board_report import PeriodError, check_period
 from callflow.phone import display
 from callflow.register import CATEGORY_LABELS, Category, EntryInvalid, entry_status, parse_date
 from callflow.reviews import ReviewDecision, ReviewOutcome
 from callflow.roles import Role
+from callflow.triage import TriageOutcome, read_decision
 from config.clock import local_today, now_utc
 from console.auth import disable_staff
 from console.tokens import issue_token
@@ -23,10 +25,15 @@ from service.cli_context import command_services
 from service.cli_run import COMMANDS
 from store import migrate
 from store.db import transaction
+from store.evidence import evidence_links
 from store.models import Staff
 from store.register import RegisterStore, arrangements_text, fields_of
+from usecases import triage
+from usecases.adjustments import record_needs
 from usecases.appeals import decide_appeal, record_appeal
+from usecases.board_report import board_report, period_words, report_csv, report_pdf
 from usecases.bootstrap import Services
+from usecases.notices import Notices
 from usecases.register_csv import ImportRefused, export_register, import_register
 from usecases.reviews import record_review
 from usecases.staff import StaffInvalid, add_staff
@@ -144,6 +151,15 @@ def register_show(customer_ref: str) -> None:
             ("Arrangements", arrangements_text(entry) or "-"),
             ("Closed issues (4.7)", "; ".join(map(str, fields.closed_issues)) or "-"),
             ("Staff notes", fields.staff_notes or "-"),
+            ("Postal address", ", ".join(fields.postal_address.splitlines()) or "-"),
+            ("Evidence (5.1)", "; ".join(map(str, fields.evidence)) or "-"),
+            ("Linked to them", evidence_links(session, customer_ref).counts.text),
+            ("No warning letter", fields.no_warning_reason or "-"),
+            ("Not told, because", fields.not_told_reason or "-"),
+            ("Needs", "; ".join(a.label for a in fields.adjustments) or "-"),
+            ("Representatives", "; ".join(
+                f"{r.description}, {'covered' if r.covered else 'not covered'}"
+                for r in fields.representatives) or "-"),
             ("Decided", f"{words.short_date(fields.decided_on)} by {fields.decided_by}"),
             ("In force", f"{words.short_date(fields.starts_on)} to "
                          f"{words.short_date(fields.ends_on)}"),
@@ -166,13 +182,29 @@ def register_show(customer_ref: str) -> None:
 @click.argument("customer_ref")
 @click.option("--by", "manager", required=True, help="The manager lifting it (email).")
 @click.option("--reason", required=True, help="Why it is lifted early.")
-def register_lift(customer_ref: str, manager: str, reason: str) -> None:
-    """Lift an entry before its end date."""
+@click.option("--not-told-reason", default="",
+              help="Why the customer is not told in writing (for example their safety); "
+                   "no letter is produced then.")
+def register_lift(customer_ref: str, manager: str, reason: str, not_told_reason: str) -> None:
+    """Lift an entry before its end date and produce the letter telling the customer."""
+    s = services()
+    now = now_utc()
     try:
-        services().register.lift(customer_ref, manager.lower(), reason, now_utc())
+        letter = Notices(s.register, s.settings).lift(
+            customer_ref, manager.lower(), reason, now, local_today(s.settings.tz, now),
+            not_told_reason)
     except (LookupError, PermissionError, ValueError) as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"{customer_ref} lifted")
+    told = (f"letter {letter} produced" if letter is not None
+            else "no letter: the customer is not told in writing")
+    click.echo(f"{customer_ref} lifted; {told}")
+
+
+def _letter_words(kind: str, letter_id: int | None) -> str:
+    """What became of a step's letter: produced, or none as the customer is not told."""
+    if letter_id is None:
+        return "no letter: the customer is not told in writing"
+    return f"{kind} {letter_id} produced"
 
 
 def _refused(error: Exception) -> click.ClickException:
@@ -186,7 +218,9 @@ def _refused(error: Exception) -> click.ClickException:
 # The field a rule names, as the option that sets it on the command line.
 OPTION_NAMES = {"review_on": "--next-review", "received_on": "--received",
                 "reasons": "--reasons", "outcome": "--outcome", "channel": "--channel",
-                "grounds": "--grounds"}
+                "grounds": "--grounds", "adjustments": "--need",
+                "representatives": "--representative",
+                "written_only_exception": "--written-only-exception"}
 
 
 @register.command("review")
@@ -211,7 +245,7 @@ def register_review(customer_ref: str, manager: str, outcome: str, reasons: str,
     except (LookupError, PermissionError, ValueError) as error:
         raise _refused(error) from None
     click.echo(f"{customer_ref}: review recorded ({recorded.outcome.label.lower()}); "
-               f"outcome letter {recorded.letter_id} produced")
+               f"{_letter_words('outcome letter', recorded.letter_id)}")
     if recorded.outcome is ReviewOutcome.VARY:
         click.echo("now change the arrangements (the workspace's edit form or an import); "
                    "that produces the new restriction notice")
@@ -236,8 +270,8 @@ def register_appeal(customer_ref: str, recorder: str, received: str, channel: st
     except (LookupError, PermissionError, ValueError) as error:
         raise _refused(error) from None
     click.echo(f"{customer_ref}: appeal recorded, to be decided by "
-               f"{recorded.decide_by.isoformat()}; acknowledgement letter {recorded.letter_id} "
-               "produced")
+               f"{recorded.decide_by.isoformat()}; "
+               f"{_letter_words('acknowledgement letter', recorded.letter_id)}")
 
 
 @register.command("appeal-decision")
@@ -258,8 +292,91 @@ def register_appeal_decision(customer_ref: str, manager: str, outcome: str,
         }, now, local_today(s.settings.tz, now))
     except (LookupError, PermissionError, ValueError) as error:
         raise _refused(error) from None
-    click.echo(f"{customer_ref}: appeal {decided.outcome.value}; outcome letter "
-               f"{decided.letter_id} produced")
+    click.echo(f"{customer_ref}: appeal {decided.outcome.value}; "
+               f"{_letter_words('outcome letter', decided.letter_id)}")
+
+
+@register.command("needs")
+@click.argument("customer_ref")
+@click.option("--by", "manager", required=True, help="The manager recording them (email).")
+@click.option("--need", "needs", multiple=True,
+              help="A need, repeated for each: large_print, easy_read, british_sign_language, "
+                   "relay_uk, \"interpreter: LANGUAGE\", help_with_writing, \"other: WORDS\". "
+                   "Replaces the needs recorded.")
+@click.option("--no-needs", is_flag=True, help="Clear the needs recorded.")
+@click.option("--representative", "representatives", multiple=True,
+              help="\"Name | relationship | numbers, comma separated | covered or not covered\","
+                   " repeated for each. Replaces the representatives recorded.")
+@click.option("--no-representatives", is_flag=True, help="Clear the representatives.")
+@click.option("--written-only-exception", default=None,
+              help="Why written contact only still suits them though writing is a barrier, "
+                   "and what replaces it.")
+def register_needs(customer_ref: str, manager: str, needs: tuple[str, ...], no_needs: bool,
+                   representatives: tuple[str, ...], no_representatives: bool,
+                   written_only_exception: str | None) -> None:
+    """Record a person's needs (reasonable adjustments) and representatives on their entry."""
+    changes: dict[str, str] = {}
+    if needs or no_needs:
+        changes["adjustments"] = "; ".join(needs)
+    if representatives or no_representatives:
+        changes["representatives"] = "; ".join(representatives)
+    if written_only_exception is not None:
+        changes["written_only_exception"] = written_only_exception
+    if not changes:
+        raise click.UsageError("say what to record: --need, --representative, "
+                               "--written-only-exception, --no-needs or --no-representatives")
+    s = services()
+    now = now_utc()
+    try:
+        saved = record_needs(s.register, customer_ref, manager, changes, now,
+                             local_today(s.settings.tz, now))
+    except (LookupError, PermissionError, ValueError) as error:
+        raise _refused(error) from None
+    click.echo(f"{customer_ref}: {'unchanged' if saved.action == 'unchanged' else 'recorded'}")
+
+
+@main.group("triage")
+def triage_group() -> None:
+    """Voicemails and messages left by people on the register (policy 4.7)."""
+
+
+@triage_group.command("list")
+def triage_list() -> None:
+    """What is waiting for an outcome, oldest first, overdue ones marked."""
+    s = services()
+    today = local_today(s.settings.tz)
+    waiting = triage.waiting(s.sessions, s.settings.tz, s.settings.triage_due_days, today)
+    for item in waiting:
+        late = "  OVERDUE" if item.overdue else ""
+        click.echo(f"{item.id:>6}  {item.customer_ref:<12} {item.source.label:<10} came in "
+                   f"{words.local_moment(item.received_at, s.settings.tz)}, due by "
+                   f"{words.short_date(item.due_on)}{late}")
+    click.echo(f"{len(waiting)} waiting, {sum(i.overdue for i in waiting)} overdue")
+
+
+@triage_group.command("record")
+@click.argument("item_id", type=int)
+@click.option("--by", "handler", required=True, help="Who handled it (email).")
+@click.option("--outcome", required=True, type=click.Choice([o.value for o in TriageOutcome]),
+              help="What it was.")
+@click.option("--notes", default="", help="What was done (needed unless the same closed issue).")
+def triage_record(item_id: int, handler: str, outcome: str, notes: str) -> None:
+    """Record what a voicemail or message was and who handled it."""
+    decision, problems = read_decision(outcome, notes)
+    if decision is None:
+        raise click.ClickException("\n".join(f"--{field}: {message}"
+                                              for field, message in problems))
+    try:
+        triage.record_outcome(services().sessions, item_id, decision, handler, now_utc())
+    except (LookupError, PermissionError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"item {item_id}: {decision.outcome.label.lower()}")
+
+
+@triage_group.command("catch-up")
+def triage_catch_up() -> None:
+    """Queue voicemails from the register the call log has not queued yet; safe to repeat."""
+    click.echo(f"{triage.catch_up(services().sessions)} voicemail(s) queued")
 
 
 @register.command("rebuild-cache")
@@ -418,6 +535,35 @@ def subject_access_command(customer_ref: str) -> None:
     if record is None:
         raise click.ClickException(f"nothing is held under {customer_ref}")
     click.echo(json.dumps(record, indent=2, ensure_ascii=False, default=str))
+
+
+@main.command("board-report")
+@click.option("--from", "first", required=True, help="The first day of the period (2026-11-01).")
+@click.option("--to", "last", required=True, help="The last day of the period (2026-11-30).")
+@click.option("--pdf", "pdf_file", type=click.File("wb"), default=None,
+              help="Write the report as a PDF to this file instead of CSV to the screen.")
+def board_report_command(first: str, last: str, pdf_file) -> None:
+    """The board's oversight report for a period: CSV to standard output, or a PDF file."""
+    problems = []
+    days = {}
+    for name, raw in (("--from", first), ("--to", last)):
+        try:
+            days[name] = parse_date(raw)
+        except ValueError as error:
+            problems.append(f"{name}: {error}")
+    try:
+        period = check_period(days.get("--from"), days.get("--to")) if not problems else None
+    except PeriodError as refused:
+        problems += [f"--{field}: {message}"
+                     for field, message in refused.errors]
+    if problems:
+        raise click.ClickException("; ".join(problems))
+    report = board_report(services(), period, local_today(services().settings.tz))
+    if pdf_file is not None:
+        pdf_file.write(report_pdf(report))
+        click.echo(f"oversight report for {period_words(period)} written", err=True)
+    else:
+        click.echo(report_csv(report), nl=False)
 
 
 for command in COMMANDS:

@@ -59,7 +59,17 @@ DIAL_OUTCOMES = {"answered": "completed", "completed": "completed", "no-answer":
 STAFF_DECLINES = frozenset({"no-answer", "busy", "failed", "canceled"})
 # A conference statusCallbackEvent word, by the StatusCallbackEvent value it lets through.
 CONFERENCE_EVENT_WORDS = {"conference-start": "start", "conference-end": "end",
-                          "participant-join": "join", "participant-leave": "leave"}
+                          "participant-join": "join", "participant-leave": "leave",
+                          "announcement-end": "announcement",
+                          "announcement-fail": "announcement"}
+# Twilio's ReasonParticipantLeft, by how the emulator saw a participant go.
+LEFT_HUNG_UP = "participant_hung_up"
+LEFT_UPDATED_VIA_API = "participant_updated_via_api"
+LEFT_WITH_MODERATOR = "moderator_ended_conference"
+LEFT_CONFERENCE_ENDED_VIA_API = "conference_ended_via_api"
+# What a machine answers as (AnsweredBy) for a leg placed with MachineDetection.
+MACHINE_ANSWERS = frozenset({"machine_start", "machine_end_beep", "machine_end_silence",
+                             "machine_end_other", "fax"})
 REST_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC[0-9a-fA-F]{32})/(?P<rest>.+)\.json$")
 
 _STOP = object()  # a verb handler's answer: this document is done (waiting, or replaced)
@@ -149,6 +159,8 @@ class Participant:
     end_on_exit: bool
     muted: bool = False
     hold: bool = False
+    coaching: bool = False  # heard by call_sid_to_coach alone (a supervisor coaching an agent)
+    call_sid_to_coach: str = ""
 
 
 @dataclass
@@ -163,6 +175,11 @@ class Conference:
     started: bool = False
     ended: bool = False
     sequence: int = 0
+    # record="record-from-start" on the creator's noun, and its recordingStatusCallback.
+    record: bool = False
+    recording_callback: str = ""
+    recording_events: frozenset[str] = frozenset()
+    started_at: float | None = None
 
 
 @dataclass
@@ -526,7 +543,7 @@ class Leg:
         """Drop whatever the call waits on, without ending it (a REST redirect)."""
         pending, self._pending = self._pending, None
         if pending is not None and pending.conference is not None:
-            self.emulator.remove_participant(pending.conference, self)
+            self.emulator.remove_participant(pending.conference, self, LEFT_UPDATED_VIA_API)
 
     def _redirected(self, url: str, method: str) -> None:
         if self.over:
@@ -542,14 +559,20 @@ class Leg:
             "CallSid": self.sid,
         }, method)
         root = exchange.twiml()
+        participant = conference.participants.get(self.sid)
         if root is None:
             self.emulator.problems.append(
                 f"{self.sid}: announcement at {url} answered HTTP {exchange.status}")
+            self.emulator._conference_event(
+                conference, "announcement-fail", participant, AnnounceUrl=url,
+                ReasonAnnouncementFailed=f"The announcement URL answered HTTP {exchange.status}")
             return
         for verb in root:
             entry = _heard(verb)
             if entry:
                 self.transcript.append("announcement: " + entry.removeprefix("say: "))
+        self.emulator._conference_event(conference, "announcement-end", participant,
+                                        AnnounceUrl=url)
 
 
 _VERBS: dict[str, Callable[[Leg, ET.Element, list[ET.Element], str], object]] = {
@@ -590,8 +613,10 @@ class StaffLeg(Leg):
 
     def __init__(self, emulator: TwilioEmulator, *, to_number: str, from_number: str, url: str,
                  method: str, twiml: str, status_callback: str, status_callback_method: str,
-                 events: frozenset[str], timeout: int):
+                 events: frozenset[str], timeout: int, machine_detection: str = ""):
         super().__init__(emulator, new_sid("CA"), from_number, to_number)
+        self.machine_detection = machine_detection  # Calls.create's MachineDetection
+        self.answered_by = ""  # AnsweredBy, once machine detection has run
         self.url = url
         self.method = method
         self.inline_twiml = twiml
@@ -628,15 +653,31 @@ class StaffLeg(Leg):
 
     def answer(self) -> None:
         """The member of staff picks up: fetch the leg's TwiML and run it."""
+        self._answered("human")
+
+    def answer_by_machine(self, answered_by: str = "machine_start") -> None:
+        """An answering machine (or fax) picks up: with MachineDetection, Twilio says so in
+        AnsweredBy; without it, the machine is taken for a person."""
+        if answered_by not in MACHINE_ANSWERS:
+            raise ScriptError(f"{answered_by!r} is not a machine's AnsweredBy")
+        self._answered(answered_by)
+        if not self.over:
+            self.transcript.append("machine: recording whatever it hears")
+
+    def _answered(self, answered_by: str) -> None:
         with self.emulator.step():
             if not self.ringing:
                 raise ScriptError(f"{self!r} is not ringing")
             self.status = "in-progress"
             self.answered_at = self.emulator.clock()
+            extra = {}
+            if self.machine_detection:
+                self.answered_by = answered_by
+                extra["AnsweredBy"] = answered_by
             if self.inline_twiml:
                 root = ET.fromstring(self.inline_twiml)
             else:
-                root = self._fetch(self.url, self.method, {})
+                root = self._fetch(self.url, self.method, extra)
             if root is None:
                 return
             if "answered" in self.events:
@@ -657,6 +698,8 @@ class StaffLeg(Leg):
         if not self.status_callback or (final and "completed" not in self.events):
             return
         self._sequence += 1
+        if self.answered_by:
+            extra = {**extra, "AnsweredBy": self.answered_by}
         self.emulator.callback(self.status_callback, self._params(
             CallStatus=status, Timestamp=self.emulator.timestamp(),
             CallbackSource="call-progress-events", SequenceNumber=str(self._sequence),
@@ -686,6 +729,7 @@ class TwilioEmulator:
         self.calls: dict[str, SimulatedCall] = {}
         self.staff_legs: list[StaffLeg] = []
         self.conferences: dict[str, Conference] = {}
+        self.conference_recordings: list[str] = []  # RecordingSids of recorded conferences
         self.exchanges: list[Exchange] = []
         self.problems: list[str] = []
         self.unmatched_rest: list[str] = []
@@ -795,6 +839,13 @@ class TwilioEmulator:
         conference = Conference(name, new_sid("CF"),
                                 urljoin(url, callback) if callback else "",
                                 frozenset(words.split()))
+        if noun.get("record") == "record-from-start":
+            recording_callback = noun.get("recordingStatusCallback", "")
+            conference.record = True
+            conference.recording_callback = (urljoin(url, recording_callback)
+                                             if recording_callback else "")
+            conference.recording_events = frozenset(
+                noun.get("recordingStatusCallbackEvent", "completed").split())
         self.conferences[name] = conference
         return conference
 
@@ -809,18 +860,22 @@ class TwilioEmulator:
                     participant.leg.transcript.append(f"connected: {_party(other.leg)}")
         elif participant.start_on_enter:
             conference.started = True
+            conference.started_at = self.clock()
             self._conference_event(conference, "conference-start")
             for other in conference.participants.values():
                 if other.leg is not participant.leg:
                     other.leg.transcript.append(f"connected: {participant.leg.to_number}")
                     participant.leg.transcript.append(f"connected: {other.leg.from_number}")
 
-    def remove_participant(self, conference: Conference, leg: Leg) -> None:
+    def remove_participant(self, conference: Conference, leg: Leg,
+                           reason: str = LEFT_HUNG_UP) -> None:
         """A call leaves; endConferenceOnExit (or an empty room) ends a started conference."""
         participant = conference.participants.pop(leg.sid, None)
         if participant is None:
             return
-        self._conference_event(conference, "participant-leave", participant)
+        self._conference_event(conference, "participant-leave", participant,
+                               ReasonParticipantLeft=reason,
+                               ParticipantCallStatus="completed" if leg.over else "in-progress")
         if participant.end_on_exit or not conference.participants:
             self._end_conference(conference, leg)
 
@@ -832,15 +887,35 @@ class TwilioEmulator:
             del self.conferences[conference.name]
         others = list(conference.participants.values())
         conference.participants.clear()
+        why = LEFT_WITH_MODERATOR if ended_by is not None else LEFT_CONFERENCE_ENDED_VIA_API
         for other in others:
-            self._conference_event(conference, "participant-leave", other)
+            self._conference_event(conference, "participant-leave", other,
+                                   ReasonParticipantLeft=why, ParticipantCallStatus="completed")
         if conference.started:
             extra = {"ReasonConferenceEnded": "participant-with-end-conference-on-exit-left"}
             if ended_by is not None:
                 extra["CallSidEndingConference"] = ended_by.sid
             self._conference_event(conference, "conference-end", **extra)
+            self._recording_ready(conference)
         for other in others:
             other.leg._conference_over(conference)
+
+    def _recording_ready(self, conference: Conference) -> None:
+        """A recorded conference ended: its recordingStatusCallback says the recording is ready."""
+        if not conference.record or not conference.recording_callback \
+                or "completed" not in conference.recording_events:
+            return
+        sid = new_sid("RE")
+        duration = max(0, int(self.clock() - (conference.started_at or self.clock())))
+        self.conference_recordings.append(sid)
+        self.callback(conference.recording_callback, {
+            "AccountSid": self.account_sid, "ConferenceSid": conference.sid,
+            "RecordingSid": sid, "RecordingStatus": "completed",
+            "RecordingUrl": f"https://api.twilio.com/{API_VERSION}/Accounts/{self.account_sid}"
+                            f"/Recordings/{sid}",
+            "RecordingDuration": str(duration), "RecordingChannels": "1",
+            "RecordingSource": "Conference", "RecordingStartTime": self.timestamp(),
+        })
 
     def _conference_event(self, conference: Conference, event: str,
                           participant: Participant | None = None, **extra: str) -> None:
@@ -855,7 +930,8 @@ class TwilioEmulator:
         if participant is not None:
             params.update({
                 "CallSid": participant.leg.sid, "Muted": str(participant.muted).lower(),
-                "Hold": str(participant.hold).lower(), "Coaching": "false",
+                "Hold": str(participant.hold).lower(),
+                "Coaching": str(participant.coaching).lower(),
                 "EndConferenceOnExit": str(participant.end_on_exit).lower(),
                 "StartConferenceOnEnter": str(participant.start_on_enter).lower(),
             })
@@ -890,6 +966,8 @@ class TwilioEmulator:
                     return f"ended conference {conference.name}"
             if len(parts) == 4 and parts[0] == "Conferences" and parts[2] == "Participants":
                 return self._update_participant(parts[1], parts[3], one)
+            if len(parts) == 3 and parts[0] == "Conferences" and parts[2] == "Participants":
+                return self._add_participant(parts[1], values, one)
             self.unmatched_rest.append(f"{method} {path}")
             return f"unmatched {method} {path}"
 
@@ -904,6 +982,7 @@ class TwilioEmulator:
             status_callback_method=one("StatusCallbackMethod", "POST"),
             events=frozenset(values.get("StatusCallbackEvent") or ["completed"]),
             timeout=int(one("Timeout", "60") or 60),
+            machine_detection=one("MachineDetection"),
         )
         self.staff_legs.append(leg)
         leg._ring()
@@ -945,8 +1024,107 @@ class TwilioEmulator:
             participant.muted = one("Muted") == "true"
         if one("Hold"):
             participant.hold = one("Hold") == "true"
+        if one("Coaching") or one("CallSidToCoach"):
+            # Twilio: Coaching defaults to true when CallSidToCoach is given, else to false.
+            participant.call_sid_to_coach = one("CallSidToCoach")
+            participant.coaching = _flag(one("Coaching") or None,
+                                         bool(participant.call_sid_to_coach))
         if one("AnnounceUrl"):
             participant.leg._announce(one("AnnounceUrl"), one("AnnounceMethod", "POST"),
                                       conference)
             return f"announced to {call_sid}"
         return f"updated {call_sid}"
+
+    def _add_participant(self, conference_sid: str, values: dict[str, list[str]],
+                         one: Callable[..., str]) -> str:
+        """Participants.create: ring To; answered, the leg joins the conference with its flags."""
+        conference = self._conference_by_sid(conference_sid)
+        if conference is None:
+            self.unmatched_rest.append(f"participant for unknown conference {conference_sid}")
+            return f"no conference {conference_sid}"
+        leg = ParticipantLeg(
+            self, conference, to_number=one("To"), from_number=one("From"),
+            muted=one("Muted") == "true", coaching=one("Coaching") == "true",
+            call_sid_to_coach=one("CallSidToCoach"),
+            start_on_enter=_flag(one("StartConferenceOnEnter") or None, True),
+            end_on_exit=one("EndConferenceOnExit") == "true",
+            status_callback=one("StatusCallback"),
+            events=frozenset(values.get("StatusCallbackEvent") or ["completed"]),
+            timeout=int(one("Timeout", "60") or 60))
+        self.staff_legs.append(leg)
+        leg._ring()
+        return f"ringing {leg.to_number} for conference {conference.name}"
+
+
+class ParticipantLeg(StaffLeg):
+    """A call Twilio places for Participants.create (a supervisor): answered, it joins the
+    conference straight away with the participant's flags; no TwiML is fetched."""
+
+    def __init__(self, emulator: TwilioEmulator, conference: Conference, *, to_number: str,
+                 from_number: str, muted: bool, coaching: bool, call_sid_to_coach: str,
+                 start_on_enter: bool, end_on_exit: bool, status_callback: str,
+                 events: frozenset[str], timeout: int):
+        super().__init__(emulator, to_number=to_number, from_number=from_number, url="",
+                         method="POST", twiml="", status_callback=status_callback,
+                         status_callback_method="POST", events=events, timeout=timeout)
+        self.joining = conference
+        self.flags = Participant(self, start_on_enter, end_on_exit, muted=muted,
+                                 coaching=coaching, call_sid_to_coach=call_sid_to_coach)
+
+    @property
+    def for_call(self) -> str | None:
+        """The caller's CallSid: callflow names each caller's conference after their call."""
+        return self.joining.name
+
+    def __repr__(self) -> str:
+        return f"<ParticipantLeg {self.to_number} for {self.joining.name} {self.status}>"
+
+    def answer(self) -> None:
+        """The supervisor picks up and is put into the conference, muted or coaching as asked."""
+        with self.emulator.step():
+            if not self.ringing:
+                raise ScriptError(f"{self!r} is not ringing")
+            self.status = "in-progress"
+            self.answered_at = self.emulator.clock()
+            if "answered" in self.events:
+                self._post_status("in-progress")
+            conference = self.joining
+            if conference.ended:
+                self._end("completed")
+                return
+            self._pending = _Pending("conference", ET.Element("Dial"), [], "", conference)
+            self.transcript.append(f"conference: {conference.name}")
+            self.emulator.add_participant(conference, self.flags)
+
+    def speak(self, words: str) -> None:
+        """The supervisor says something: heard as their flags allow (see Conference.hears)."""
+        with self.emulator.step():
+            speak_in_conference(self, words)
+
+
+def hears(conference: Conference, listener: Leg, speaker: Leg) -> bool:
+    """Whether `listener` hears `speaker` in the conference: nobody hears a muted participant,
+    only the coached call hears a coach."""
+    said = conference.participants.get(speaker.sid)
+    if said is None or listener.sid not in conference.participants or listener is speaker:
+        return False
+    if said.muted:
+        return False
+    if said.coaching:
+        return listener.sid == said.call_sid_to_coach
+    return True
+
+
+def speak_in_conference(speaker: Leg, words: str) -> list[str]:
+    """`speaker` talks in their conference; each participant who hears it notes it. Returns
+    the CallSids of those who heard."""
+    name = speaker.conference
+    conference = speaker.emulator.conferences.get(name) if name else None
+    if conference is None:
+        return []
+    heard = []
+    for other in conference.participants.values():
+        if hears(conference, other.leg, speaker):
+            other.leg.transcript.append(f"heard {_party(speaker)}: {words}")
+            heard.append(other.leg.sid)
+    return heard

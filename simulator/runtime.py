@@ -292,6 +292,8 @@ class Simulator:
             raise ScriptError(f"no staff leg {leg_sid}")
         if act == "answer":
             leg.answer()
+        elif act == "machine":  # its voicemail picks up (issue 14)
+            leg.answer_by_machine()
         elif act == "decline":
             leg.decline("busy")
         elif act == "hangup":

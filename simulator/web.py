@@ -37,7 +37,7 @@ SID = re.compile(r"^(CA|CF)[0-9a-fA-F]{32}$")
 DIGITS = re.compile(r"^[0-9*#]{1,20}$")
 CALLER_ACTIONS = frozenset({"press", "silence", "message", "dial", "hangup"})
 DIAL_OUTCOMES = frozenset({"answered", "no-answer", "busy"})
-LEG_ACTS = frozenset({"answer", "decline", "hangup"})
+LEG_ACTS = frozenset({"answer", "machine", "decline", "hangup"})
 REST_PREFIX = f"/twilio/{API_VERSION}/Accounts/<account>"
 
 
@@ -67,6 +67,10 @@ def demo_callers(today: date) -> list[dict[str, str]]:
             arrangements.append(f"designated contact {row['designated_contact'].split('@')[0]}")
         if row.get("fallback") and "@" in row["fallback"]:
             arrangements.append(f"fallback {row['fallback'].split('@')[0]}")
+        if row.get("call_frequency"):
+            arrangements.append(f"at most {row['call_frequency']}")
+        if row.get("max_call_minutes"):
+            arrangements.append(f"calls of up to {row['max_call_minutes']} minutes")
         number = row["phone_numbers"].split(";")[0].strip()
         callers.append({"number": number, "name": row["name"],
                         "arrangements": ", ".join(arrangements) or "no arrangements"})
@@ -311,6 +315,18 @@ def rest_call(account: str, sid: str) -> Response:
     return jsonify(_call_json(account, sid, status))
 
 
+@simulator.route(f"{REST_PREFIX}/Recordings/<sid>.json", methods=["DELETE"])
+@public
+def rest_delete_recording(account: str, sid: str) -> Response | tuple[str, int]:
+    """Delete a recording (retention, issue 14): simulated recordings hold no audio to delete."""
+    refused = _authenticated(account)
+    if refused is not None:
+        return refused
+    if not re.fullmatch(r"RE[0-9a-f]{32}", sid):
+        return _not_found()
+    return "", 204
+
+
 @simulator.route(f"{REST_PREFIX}/Conferences/<sid>.json", methods=["POST"])
 @public
 def rest_conference(account: str, sid: str) -> Response:
@@ -325,6 +341,38 @@ def rest_conference(account: str, sid: str) -> Response:
     return jsonify({"sid": sid, "account_sid": account, "status": request.form.get(
         "Status", "in-progress"), "api_version": API_VERSION, "date_created": _now(),
         "date_updated": _now(), "uri": f"/{API_VERSION}/Accounts/{account}/Conferences/{sid}.json"})
+
+
+@simulator.route(f"{REST_PREFIX}/Conferences/<conference>/Participants.json", methods=["POST"])
+@public
+def rest_add_participant(account: str, conference: str) -> Response:
+    """Participants.create: ring a supervisor into a simulated call's conference (issue 14)."""
+    refused = _authenticated(account)
+    if refused is not None:
+        return refused
+    form = request.form
+    if not form.get("To") or not form.get("From"):
+        return _twilio_error(400, 21201, "To and From are required")
+    engine = _simulator()
+    sim = engine.sim_for(conference) if SID.match(conference) else None
+    if sim is None:
+        return _not_found()
+    sid = new_sid("CA")
+    engine.claim(sid, sim)
+    engine.submit(sim, {"do": "rest", "method": "POST", "path": _rest_path(), "params": _form(),
+                        "sid": sid})
+    uri = f"/{API_VERSION}/Accounts/{account}/Conferences/{conference}/Participants/{sid}.json"
+    response = jsonify({
+        "account_sid": account, "call_sid": sid, "conference_sid": conference, "label": None,
+        "call_sid_to_coach": form.get("CallSidToCoach"), "coaching": form.get("Coaching") == "true",
+        "end_conference_on_exit": form.get("EndConferenceOnExit") == "true",
+        "muted": form.get("Muted") == "true", "hold": False,
+        "start_conference_on_enter": form.get("StartConferenceOnEnter") != "false",
+        "status": "queued", "queue_time": None, "date_created": _now(), "date_updated": _now(),
+        "uri": uri,
+    })
+    response.status_code = 201
+    return response
 
 
 @simulator.route(f"{REST_PREFIX}/Conferences/<conference>/Participants/<sid>.json",

@@ -8,10 +8,11 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 import redis
 
@@ -25,6 +26,9 @@ log = logging.getLogger(__name__)
 
 STREAM_KEY = "callflow:events"
 ORPHAN_AFTER_SECONDS = 60
+# After the database spool fails, batches go straight to disk for this long: a database that is
+# down too must not add its connect time-out to every webhook.
+DATABASE_SPOOL_PAUSE_SECONDS = 5.0
 
 
 # One round trip for a request's writes: the stream entry and the live state. The standing pump
@@ -119,12 +123,22 @@ class Batch:
         return cls(text("sid"), events, effects, live)
 
 
-class CallEventSink:
-    """Writes a request's events and effects in one pipelined round trip, or spools them."""
+class SharedSpool(Protocol):
+    """Somewhere every host can reach that keeps batches while Redis is down (the database)."""
 
-    def __init__(self, client: redis.Redis, spool_dir: Path):
+    def put(self, batch: Batch) -> None:
+        """Keep the batch durably, or raise."""
+
+
+class CallEventSink:
+    """Writes a request's events and effects in one pipelined round trip, or spools them:
+    to the shared spool (the database) when there is one and it answers, else to local disk."""
+
+    def __init__(self, client: redis.Redis, spool_dir: Path, shared: SharedSpool | None = None):
         self.client = client
         self.spool_dir = spool_dir
+        self.shared = shared
+        self._shared_paused_until = 0.0
         self._spooled = any(spool_dir.glob("*.jsonl")) if spool_dir.exists() else False
         self._emit = client.register_script(_EMIT)
         self._emit_unless_listed = client.register_script(_EMIT_UNLESS_LISTED)
@@ -139,11 +153,24 @@ class CallEventSink:
             self._record(self._emit, batch)
         except (redis.RedisError, OSError) as error:
             if not isinstance(error, CircuitOpen):  # the breaker logged the outage once
-                log.warning("Redis unavailable (%s); spooling call events to disk",
+                log.warning("Redis unavailable (%s); spooling call events until it is back",
                             type(error).__name__)
             self.spool(spool_instead or batch)
             return False
         return True
+
+    def spool(self, batch: Batch) -> None:
+        """Keep a batch Redis could not take: in the shared spool if there is one and it
+        answers (a host that dies then loses nothing it acknowledged), else on local disk."""
+        if self.shared is not None and time.monotonic() >= self._shared_paused_until:
+            try:
+                self.shared.put(batch)
+                return
+            except Exception as error:  # any failure of the database: the disk still works
+                log.warning("the database cannot spool call events (%s); spooling to disk",
+                            type(error).__name__)
+                self._shared_paused_until = time.monotonic() + DATABASE_SPOOL_PAUSE_SECONDS
+        self.spool_to_disk(batch)
 
     def emit_unless_listed(self, number: str, batch: Batch) -> tuple[bool, bytes | None]:
         """Check the register cache for number and, if it is not there, record the batch.
@@ -172,7 +199,7 @@ class CallEventSink:
             self._spooled = bool(drain_spool(self.spool_dir, self.client))
         return answer
 
-    def spool(self, batch: Batch) -> None:
+    def spool_to_disk(self, batch: Batch) -> None:
         """Append the batch to this process's spool file, synced to disk."""
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         path = self.spool_dir / f"events-{os.getpid()}.jsonl"
@@ -210,6 +237,15 @@ def drain_spool(spool_dir: Path, client: redis.Redis, limit: int = 10_000) -> in
         if time.time() - orphan.stat().st_ctime > ORPHAN_AFTER_SECONDS:
             orphan.rename(orphan.with_name(f"recovered-{uuid.uuid4().hex}.jsonl"))
     return sum(1 for _ in spool_dir.glob("*.jsonl"))
+
+
+def replay(client: redis.Redis, spooled: Iterable[Mapping[str, str]]) -> None:
+    """Write spooled batches (stream fields) to the stream, in order, in one round trip."""
+    emit = client.register_script(_EMIT)
+    pipe = client.pipeline(transaction=False)
+    for fields in spooled:
+        _replay(emit, pipe, fields)
+    pipe.execute()
 
 
 def _replay(emit, pipe, fields: Mapping[str, str]) -> None:

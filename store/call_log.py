@@ -16,6 +16,7 @@ from callflow.call_state import FINAL_STATUSES
 from callflow.events import EventKind
 from store.call_events import Batch
 from store.models import Call, CallEvent, UTCDateTime
+from store.triage import queue_voicemails
 
 # Twilio's call lifecycle, for callbacks without a SequenceNumber; every final status ranks last.
 STATUS_RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
@@ -238,4 +239,9 @@ class CallLog:
                 self.session.execute(
                     update(Call).where(Call.call_sid == batch.call_sid).values(**changes)
                 )
+            # A voicemail from a person on the register goes on the triage queue (4.7).
+            queue_voicemails(self.session, [
+                (batch.call_sid, e.at, changes.get("recording_url"))
+                for key, e in zip(keys, batch.events, strict=True)
+                if key in inserted and e.kind == EventKind.VOICEMAIL])
         return new

@@ -41,6 +41,7 @@ DECISION_LABELS = {
     Outcome.DESIGNATED_CONTACT.value: "Designated contact",
     Outcome.OUTSIDE_WINDOW.value: "Outside window",
     Outcome.WRITTEN_ONLY.value: "Written only",
+    Outcome.OVER_CALL_LIMIT.value: "Over the agreed number of calls",
     Outcome.CLOSED.value: "Closed",
     Outcome.WITHHELD.value: "Withheld",
     Outcome.REGISTER_CHECK_FAILED.value: "Register check failed",

@@ -35,8 +35,10 @@ class Circuit:
 
     def __init__(self, failures_to_open: int = FAILURES_TO_OPEN,
                  retry_after: float = RETRY_AFTER_SECONDS,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 on_change: Callable[[str], None] | None = None):
         self.failures_to_open = failures_to_open
+        self.on_change = on_change  # told "open" or "closed" as the breaker changes (metrics)
         self.retry_after = retry_after
         self.clock = clock
         self._lock = threading.Lock()
@@ -73,6 +75,8 @@ class Circuit:
             self._opened_at = None
         if was_open:
             log.warning("Redis is answering again; the call path uses it again")
+            if self.on_change is not None:
+                self.on_change(CLOSED)
 
     def failed(self) -> None:
         """Redis did not answer: count it, and open the circuit after a few in a row."""
@@ -87,6 +91,8 @@ class Circuit:
         if opening:
             log.warning("Redis is not answering; the call path uses the database and the disk "
                         "spool until it does")
+            if self.on_change is not None:
+                self.on_change(OPEN)
 
 
 class _Guarded:

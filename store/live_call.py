@@ -2,7 +2,8 @@
 
 Fields (all text): state (a CallState), outcome, from, withheld and lookup_failed ("1"/"0"),
 entry_id, started, fallback_staff_id, staff_id, ringing_staff_id, ringing_leg_sid,
-conference_sid; the console adds warned, warnings, ended_by_agent and end_reason.
+conference_sid; the console adds warned, warnings, ended_by_agent and end_reason, and
+warning_state and warning_at (where the last warning stands, as Twilio reports it).
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ class LiveCall:
     warnings: int | None = None
     ended_by_agent: bool | None = None
     end_reason: str | None = None
+    warning_state: str | None = None  # a callflow.announcement.WarningState
+    warning_at: str | None = None  # when the last warning was given (ISO 8601)
 
     @property
     def waiting(self) -> bool:

@@ -88,8 +88,18 @@ class RegisterEntry(Base):
     fallback_voicemail: Mapped[bool] = mapped_column(Boolean, default=False)
     fallback_contact_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     visits_by_appointment: Mapped[bool] = mapped_column(Boolean, default=False)
+    max_calls: Mapped[int | None] = mapped_column(Integer)  # policy 4.6: at most so many calls
+    max_calls_per: Mapped[str | None] = mapped_column(String(8))  # each "day" or "week"
+    max_call_minutes: Mapped[int | None] = mapped_column(Integer)  # at most so long a call
+    adjustments: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    written_only_exception: Mapped[str] = mapped_column(Text, default="")
+    representatives: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
     closed_issues: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     staff_notes: Mapped[str] = mapped_column(Text, default="")
+    postal_address: Mapped[str] = mapped_column(Text, default="")
+    evidence: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    no_warning_reason: Mapped[str] = mapped_column(Text, default="")
+    not_told_reason: Mapped[str] = mapped_column(Text, default="")
     decided_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     decided_on: Mapped[date] = mapped_column(Date)
     starts_on: Mapped[date] = mapped_column(Date)
@@ -107,6 +117,7 @@ class RegisterEntry(Base):
     phones: Mapped[list[EntryPhone]] = relationship(
         back_populates="entry", cascade="all, delete-orphan", order_by="EntryPhone.position"
     )
+    representative_phones: Mapped[list[RepresentativePhone]] = relationship(cascade="all, delete-orphan", order_by="RepresentativePhone.id")  # noqa: E501
     designated_contact: Mapped[Staff | None] = relationship(foreign_keys=[designated_contact_id])
     fallback_contact: Mapped[Staff | None] = relationship(foreign_keys=[fallback_contact_id])
     decided_by: Mapped[Staff] = relationship(foreign_keys=[decided_by_id])
@@ -125,6 +136,19 @@ class EntryPhone(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
 
     entry: Mapped[RegisterEntry] = relationship(back_populates="phones")
+
+
+class RepresentativePhone(Base):
+    """A representative's number (E.164) on a register entry, so the call path can find it."""
+
+    __tablename__ = "representative_phones"
+    __table_args__ = (Index("ix_representative_phones_number", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("register_entries.id", ondelete="CASCADE"),
+                                          index=True)
+    number: Mapped[str] = mapped_column(String(32))
+    covered: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class AuditRecord(Base):
@@ -207,6 +231,22 @@ class CallEvent(Base):
     detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
 
 
+class CallRecording(Base):
+    """A recording of a call kept as evidence (issue 14, CALLFLOW_RECORDING); it goes, here and
+    at Twilio, when the call log's retention removes its call."""
+
+    __tablename__ = "call_recordings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    recording_sid: Mapped[str] = mapped_column(String(34), unique=True)
+    conference_sid: Mapped[str | None] = mapped_column(String(34))
+    status: Mapped[str] = mapped_column(String(16))  # a callflow.recording.RecordingStatus
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    recording_url: Mapped[str | None] = mapped_column(String(2048))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class DeadLetter(Base):
     """A call-event stream entry the call log refused, set aside with why so it blocks nothing."""
 
@@ -220,6 +260,19 @@ class DeadLetter(Base):
     error: Mapped[str] = mapped_column(String(500))
     failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class SpooledBatch(Base):
+    """A request's call events and effects kept while Redis was down, in the order they came,
+    until a pump replays them into the stream (store/db_spool.py)."""
+
+    __tablename__ = "event_spool"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    fields: Mapped[str] = mapped_column(Text)
+    spooled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    host: Mapped[str] = mapped_column(String(255))
 
 
 class ApiToken(Base):
@@ -334,3 +387,28 @@ class Appeal(Base):
 
     recorded_by: Mapped[Staff] = relationship(foreign_keys=[recorded_by_id])
     decided_by: Mapped[Staff | None] = relationship(foreign_keys=[decided_by_id])
+
+
+class TriageItem(Base):
+    """A voicemail or message a person on the register left, and what staff made of it (4.7)."""
+
+    __tablename__ = "triage_items"
+    __table_args__ = (Index("ix_triage_items_open", "handled_at", "received_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # One item per call's voicemail, so that a replayed event never queues it twice.
+    call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("register_entries.id", ondelete="SET NULL"), index=True)
+    customer_ref: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(String(20))
+    # Due a set number of days after it came in (CALLFLOW_TRIAGE_DUE_DAYS), worked out on reading.
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recording_url: Mapped[str | None] = mapped_column(String(2048))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    handled_by: Mapped[Staff | None] = relationship(foreign_keys=[handled_by_id])

@@ -10,7 +10,8 @@ import redis
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry
 
-from store.circuit import Circuit, GuardedConnection, GuardedUnixConnection
+from store.circuit import Circuit
+from store.redis_connect import connect
 
 # Measured: redis-py's defaults stall a request 59 s when Redis hangs and ~5 s when it is
 # stopped. A caller must never wait on that, so the call path gives up fast and falls back.
@@ -26,11 +27,9 @@ log = logging.getLogger(__name__)
 def call_path_redis(url: str, circuit: Circuit | None = None) -> redis.Redis:
     """A pooled client for webhooks: short time-outs, no retries, behind a circuit breaker (so
     that while Redis is away requests do not even try it); bytes, as RQ needs."""
-    unix = url.startswith("unix://")
-    return redis.Redis.from_url(
+    return connect(
         url,
-        connection_class=GuardedUnixConnection if unix else GuardedConnection,
-        circuit=circuit or Circuit(),
+        circuit or Circuit(),
         socket_connect_timeout=CALL_PATH_TIMEOUT,
         socket_timeout=CALL_PATH_TIMEOUT,
         retry=Retry(NoBackoff(), 0),
@@ -40,9 +39,7 @@ def call_path_redis(url: str, circuit: Circuit | None = None) -> redis.Redis:
 
 def worker_redis(url: str) -> redis.Redis:
     """A client for RQ: it blocks on dequeue, so no socket read time-out."""
-    return redis.Redis.from_url(
-        url, socket_connect_timeout=5, socket_timeout=None, health_check_interval=30
-    )
+    return connect(url, socket_connect_timeout=5, socket_timeout=None, health_check_interval=30)
 
 
 class Outage:
@@ -96,6 +93,4 @@ def wait_for_redis(client: redis.Redis, outage: Outage, stop: threading.Event | 
 
 def scheduler_redis(url: str) -> redis.Redis:
     """A client for the scheduler, which never blocks on Redis: a hang is an error in seconds."""
-    return redis.Redis.from_url(
-        url, socket_connect_timeout=5, socket_timeout=5, health_check_interval=30
-    )
+    return connect(url, socket_connect_timeout=5, socket_timeout=5, health_check_interval=30)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from callflow import words
+from callflow.adjustments import Adjustment, Need
+from callflow.evidence import Evidence, EvidenceKind
 from callflow.register import (
     LIFT_COLUMNS,
     VOICEMAIL,
@@ -22,9 +24,18 @@ from callflow.register import (
     check_entry,
     entry_row,
 )
+from callflow.representatives import Representative
 from callflow.review_dates import DEFAULT_MAX_REVIEW_MONTHS
 from callflow.roles import Capability, may
-from store.models import AuditRecord, EntryPhone, RegisterEntry, Review, Staff
+from store.call_limits import apply_limits, limits_of
+from store.models import (
+    AuditRecord,
+    EntryPhone,
+    RegisterEntry,
+    RepresentativePhone,
+    Review,
+    Staff,
+)
 
 SYSTEM_ACTOR = "system"
 # Well under every database's limit on bound parameters (SQLite's is 999 before 3.32).
@@ -44,6 +55,7 @@ class SaveResult:
 def _entry_options():
     return (
         selectinload(RegisterEntry.phones),
+        selectinload(RegisterEntry.representative_phones),
         selectinload(RegisterEntry.lifted_by),
         selectinload(RegisterEntry.designated_contact),
         selectinload(RegisterEntry.fallback_contact),
@@ -72,8 +84,20 @@ def fields_of(entry: RegisterEntry) -> EntryFields:
         designated_contact=entry.designated_contact.email if entry.designated_contact else "",
         fallback=fallback,
         visits_by_appointment=entry.visits_by_appointment,
+        call_limits=limits_of(entry),
+        adjustments=tuple(Adjustment(Need(a["need"]), a.get("detail", ""))
+                          for a in entry.adjustments or ()),
+        written_only_exception=entry.written_only_exception or "",
+        representatives=tuple(Representative(str(r["name"]), str(r["relationship"]),
+                                             tuple(r["phone_numbers"]), bool(r["covered"]))
+                              for r in entry.representatives or ()),
         closed_issues=tuple(ClosedIssue(i["reference"], i["summary"]) for i in entry.closed_issues),
         staff_notes=entry.staff_notes,
+        postal_address=entry.postal_address or "",
+        evidence=tuple(Evidence(EvidenceKind(e["kind"]), e["reference"])
+                       for e in entry.evidence or ()),
+        no_warning_reason=entry.no_warning_reason or "",
+        not_told_reason=entry.not_told_reason or "",
         review_on=entry.review_on,
         notice_sent_on=entry.notice_sent_on,
         lifted_at=entry.lifted_at,
@@ -92,6 +116,7 @@ def restriction_of(entry: RegisterEntry) -> Restriction:
         call_windows=entry.call_windows,
         designated_contact_id=entry.designated_contact_id,
         fallback_contact_id=entry.fallback_contact_id,
+        call_limits=limits_of(entry),
     )
 
 
@@ -107,6 +132,8 @@ def arrangements_text(entry: RegisterEntry) -> str:
         parts.append(f"contact {entry.designated_contact.name}, then {fallback}")
     if entry.visits_by_appointment:
         parts.append("visits by appointment")
+    if limits_of(entry):
+        parts.append(limits_of(entry).describe())
     return "; ".join(parts)
 
 
@@ -270,10 +297,25 @@ class RegisterStore:
             staff.get(fields.fallback) if fields.fallback != VOICEMAIL else None
         )
         entry.visits_by_appointment = fields.visits_by_appointment
+        apply_limits(entry, fields.call_limits)
+        entry.adjustments = [{"need": a.need.value, "detail": a.detail}
+                             for a in fields.adjustments]
+        entry.written_only_exception = fields.written_only_exception
+        entry.representatives = [
+            {"name": r.name, "relationship": r.relationship,
+             "phone_numbers": list(r.phone_numbers), "covered": r.covered}
+            for r in fields.representatives]
+        entry.representative_phones = [
+            RepresentativePhone(number=n, covered=r.covered)
+            for r in fields.representatives for n in r.phone_numbers]
         entry.closed_issues = [
             {"reference": i.reference, "summary": i.summary} for i in fields.closed_issues
         ]
         entry.staff_notes = fields.staff_notes
+        entry.postal_address = fields.postal_address
+        entry.evidence = [{"kind": e.kind.value, "reference": e.reference} for e in fields.evidence]
+        entry.no_warning_reason = fields.no_warning_reason
+        entry.not_told_reason = fields.not_told_reason
         entry.decided_by = staff[fields.decided_by]
         entry.decided_on = fields.decided_on
         entry.starts_on = fields.starts_on
@@ -347,7 +389,26 @@ class RegisterStore:
             .order_by(RegisterEntry.starts_on)
             .limit(1)
         )
-        return restriction_of(entry) if entry else None
+        if entry is not None:
+            return restriction_of(entry)
+        return self._representative_restriction(number, today)
+
+    def _representative_restriction(self, number: str, today: date) -> Restriction | None:
+        """The restriction of the entry this number is a representative's on, marked so."""
+        row = self.session.execute(
+            select(RegisterEntry, RepresentativePhone.covered)
+            .join(RepresentativePhone, RepresentativePhone.entry_id == RegisterEntry.id)
+            .where(
+                RepresentativePhone.number == number,
+                RegisterEntry.lifted_at.is_(None),
+                RegisterEntry.ends_on >= today,
+            )
+            .order_by(RegisterEntry.starts_on)
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        return replace(restriction_of(row[0]), representative=True, covered=bool(row[1]))
 
     def routable(self, today: date) -> Iterator[tuple[str, Restriction]]:
         """(number, restriction) for every entry not lapsed or lifted, for the routing cache."""
@@ -357,5 +418,18 @@ class RegisterStore:
             .where(RegisterEntry.lifted_at.is_(None), RegisterEntry.ends_on >= today)
             .execution_options(yield_per=2000)
         )
+        own: set[str] = set()
         for number, entry in rows:
+            own.add(number)
             yield number, restriction_of(entry)
+        # A representative's number after the entries' own: a person's own number wins.
+        reps = self.session.execute(
+            select(RepresentativePhone.number, RepresentativePhone.covered, RegisterEntry)
+            .join(RegisterEntry, RepresentativePhone.entry_id == RegisterEntry.id)
+            .where(RegisterEntry.lifted_at.is_(None), RegisterEntry.ends_on >= today)
+            .order_by(RegisterEntry.starts_on.desc())
+        )
+        for number, covered, entry in reps:
+            if number not in own:
+                yield number, replace(restriction_of(entry), representative=True,
+                                      covered=bool(covered))

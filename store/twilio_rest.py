@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from twilio.base import values
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
@@ -136,8 +137,14 @@ def dial_into_conference(
     join_url: str,
     status_callback: str,
     timeout_seconds: int,
+    machine_detection: str | None = None,
 ) -> str:
-    """Place a call whose TwiML at `join_url` joins a conference; return the call SID."""
+    """Place a call whose TwiML at `join_url` joins a conference; return the call SID.
+
+    With `machine_detection` ("Enable"), Twilio requests `join_url` once it knows who answered,
+    with AnsweredBy (human, machine_start, fax, unknown).
+    """
+    amd = {} if machine_detection is None else {"machine_detection": machine_detection}
     with _twilio_errors(client):
         call = client.calls.create(
             to=to,
@@ -148,6 +155,7 @@ def dial_into_conference(
             status_callback_method=HTTP_POST,
             status_callback_event=list(CALL_PROGRESS_EVENTS),
             timeout=timeout_seconds,
+            **amd,
         )
     return call.sid
 
@@ -178,6 +186,71 @@ def announce_to_participant(
         client.conferences(conference_sid).participants(call_sid).update(
             announce_url=announce_url, announce_method=HTTP_POST
         )
+
+
+def add_supervisor(
+    client: Client,
+    conference_sid: str,
+    *,
+    to: str,
+    from_: str,
+    muted: bool,
+    coaching: bool,
+    call_sid_to_coach: str | None,
+    timeout_seconds: int,
+    status_callback: str,
+) -> str:
+    """Dial a supervisor into a conference (listen: muted; coach: heard by one call); their SID.
+
+    `status_callback` hears when their leg ends (answered or not).
+    """
+    with _twilio_errors(client):
+        participant = client.conferences(conference_sid).participants.create(
+            from_=from_,
+            to=to,
+            status_callback=status_callback,
+            status_callback_method=HTTP_POST,
+            status_callback_event=[CALL_STATUS_COMPLETED],
+            muted=muted,
+            coaching=coaching,
+            call_sid_to_coach=call_sid_to_coach or values.unset,
+            # A supervisor comes and goes unannounced, and never ends the caller's conference.
+            beep="false",
+            start_conference_on_enter=False,
+            end_conference_on_exit=False,
+            timeout=timeout_seconds,
+        )
+    return participant.call_sid
+
+
+def update_supervisor(
+    client: Client,
+    conference_sid: str,
+    call_sid: str,
+    *,
+    muted: bool,
+    coaching: bool,
+    call_sid_to_coach: str | None,
+) -> None:
+    """Switch a supervisor in a conference between listening, coaching and the conversation."""
+    with _twilio_errors(client):
+        client.conferences(conference_sid).participants(call_sid).update(
+            muted=muted,
+            coaching=coaching,
+            call_sid_to_coach=call_sid_to_coach or values.unset,
+        )
+
+
+def delete_recording(client: Client, recording_sid: str) -> bool:
+    """Delete a recording at Twilio; False when Twilio no longer has it (404)."""
+    try:
+        with _twilio_errors(client):
+            client.recordings(recording_sid).delete()
+    except TwilioRefused as refused:
+        if refused.status == 404:
+            return False
+        raise
+    return True
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from config.settings import Settings
 from store.db import transaction
 from store.models import Appeal, RegisterEntry, Staff
 from store.register import RegisterStore
-from usecases.notices import add_letter, long_date
+from usecases.notices import add_letter_if_told, long_date
 from usecases.register import RegisterService
 from usecases.reviews import last_reviewer
 
@@ -35,7 +35,7 @@ class AppealRecorded:
 
     appeal_id: int
     decide_by: date
-    letter_id: int
+    letter_id: int | None  # None: the customer is not told in writing
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class AppealDecided:
 
     appeal_id: int
     outcome: AppealOutcome
-    letter_id: int
+    letter_id: int | None  # None: the customer is not told in writing
 
 
 @dataclass(frozen=True)
@@ -108,18 +108,18 @@ def record_appeal(register: RegisterService, settings: Settings, customer_ref: s
                         recorded_by_id=actor.id, recorded_at=now, decide_by=due, reasons="")
         session.add(appeal)
         session.flush()
-        letter = add_letter(session, settings, "appeal_received", entry, {
+        letter = add_letter_if_told(session, settings, "appeal_received", entry, {
             "today": today, "received_on": long_date(receipt.received_on),
             "channel": receipt.channel.value, "decide_by": long_date(due),
         }, actor.id, now)
-        appeal.acknowledgement_id = letter.id
+        appeal.acknowledgement_id = letter.id if letter else None
         RegisterStore(session).audit(entry, actor.email, "appeal_received", now, {
             "appeal_received_on": ["", receipt.received_on.isoformat()],
             "appeal_channel": ["", receipt.channel.value],
             "appeal_grounds": ["", receipt.grounds],
             "appeal_decide_by": ["", due.isoformat()],
         })
-        return AppealRecorded(appeal.id, due, letter.id)
+        return AppealRecorded(appeal.id, due, letter.id if letter else None)
 
 
 def open_appeal(session: Session, entry_id: int) -> Appeal | None:
@@ -168,19 +168,19 @@ def decide_appeal(register: RegisterService, settings: Settings, customer_ref: s
             raise LookupError(f"{customer_ref} has no appeal waiting for a decision")
         appeal.decided_by_id, appeal.decided_at = actor.id, now
         appeal.outcome, appeal.reasons = decision.outcome.value, decision.reasons
-        letter = add_letter(session, settings, "appeal_outcome", entry, {
+        letter = add_letter_if_told(session, settings, "appeal_outcome", entry, {
             "today": today, "received_on": long_date(appeal.received_on),
             "outcome": decision.outcome.value, "reasons": decision.reasons,
             "ends_on": long_date(entry.ends_on),
             "review_on": long_date(entry.review_on) if entry.review_on else "",
             "decided_on": long_date(today),
         }, actor.id, now)
-        appeal.outcome_notice_id = letter.id
+        appeal.outcome_notice_id = letter.id if letter else None
         RegisterStore(session).audit(entry, actor.email, "appeal_decided", now, {
             "appeal_outcome": ["", decision.outcome.value],
             "appeal_reasons": ["", decision.reasons],
         })
-        return AppealDecided(appeal.id, decision.outcome, letter.id)
+        return AppealDecided(appeal.id, decision.outcome, letter.id if letter else None)
 
 
 def appeals_of(session: Session, entry_id: int) -> list[Appeal]:

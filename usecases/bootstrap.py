@@ -19,13 +19,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from config import clock
+from config.metrics import record_circuit_state
 from config.settings import Settings, load_settings
 from store.call_events import CallEventSink
-from store.circuit import Circuit
+from store.circuit import CLOSED, Circuit
 from store.db import make_engine, make_session_factory
+from store.db_spool import DatabaseSpool
 from store.embedded_redis import EmbeddedRedis
 from store.lookup import RegisterLookup
 from store.redis_client import call_path_redis, worker_redis
+from store.redis_connect import connect
 from store.routing_cache import RoutingCache
 from store.twilio_rest import build_client
 from usecases.register import RegisterService
@@ -78,7 +82,8 @@ class Services:
     @cached_property
     def redis_circuit(self) -> Circuit:
         """This process's circuit breaker for the call path's Redis (also read by /healthz)."""
-        return Circuit()
+        record_circuit_state(CLOSED)
+        return Circuit(on_change=record_circuit_state)
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -105,7 +110,9 @@ class Services:
     @cached_property
     def event_sink(self) -> CallEventSink:
         """Where the call path writes call events and effects (Redis, or a spool on disk)."""
-        return CallEventSink(self.redis, self.settings.var_dir / "spool")
+        shared = (DatabaseSpool(self.call_path_sessions, lambda: clock.now_utc())
+                  if self.settings.spools_to_database else None)
+        return CallEventSink(self.redis, self.settings.var_dir / "spool", shared)
 
     @cached_property
     def routing_cache(self) -> RoutingCache:
@@ -126,7 +133,7 @@ class Services:
     @cached_property
     def worker_redis_decoded(self) -> redis.Redis:
         """A patient client that decodes strings, for register maintenance."""
-        return redis.Redis.from_url(
+        return connect(
             self.redis_url, decode_responses=True, socket_connect_timeout=5, socket_timeout=30
         )
 

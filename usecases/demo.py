@@ -35,6 +35,10 @@ def demo_rows(today: date) -> list[dict[str, str]]:
         "ends_on": end,
         "review_on": review,
         "notice_sent_on": start,
+        # policy 5.1: what each restriction rests on, and why no warning letter came first.
+        "evidence": "written: call notes and letters held on the housing system",
+        "no_warning_reason": "warned in writing before callflow was in use",
+        "postal_address": "1 Example Street\nNorthfield\nNF1 1AA",
     }
     return [
         {
@@ -70,6 +74,17 @@ def demo_rows(today: date) -> list[dict[str, str]]:
             "designated_contact": "jo@example.org",
             "fallback": "alex@example.org",
             "visits_by_appointment": "yes",
+        },
+        {
+            **common,
+            "customer_ref": "QL-100004",
+            "name": "Sam Sample",
+            "phone_numbers": "07700 900654",
+            "categories": "unreasonable_persistence",
+            "reason": "Several long calls a day about the same repair.",
+            # policy 4.6: one call a day, of up to 15 minutes (warned two minutes before).
+            "call_frequency": "1 a day",
+            "max_call_minutes": "15",
         },
     ]
 

@@ -14,6 +14,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from callflow.announcement import WarningState, warning_state_at
 from callflow.call_state import CallState
 from callflow.ending import EndReason, EndRefusal, EndRefused, calls_for_recovery, plan_end
 from callflow.events import Event, EventKind
@@ -22,7 +23,7 @@ from config import clock
 from store.agent_pool import AgentPool
 from store.call_events import Batch
 from store.db import transaction
-from store.live_call import LIVE_TTL_SECONDS, LiveCall
+from store.live_call import LIVE_TTL_SECONDS, LiveCall, read_live, set_live, update_live
 from store.models import Incident
 from store.twilio_rest import TwilioRefused, announce_to_participant, end_call, redirect_call
 from usecases.bootstrap import Services
@@ -61,11 +62,20 @@ def give_warning(services: Services, actor: Actor, call: CallContext,
                           "the caller is not connected to a member of staff yet")
 
     def warn() -> dict[str, Any]:
+        # Playing from before Twilio is asked: its callback saying the warning played (or
+        # failed) may come back before this request does.
+        given_at = clock.now_utc()
+        before = call.live.warning_state if call.live else None
+        update_live(services.redis, sid, LiveCall(warning_state=WarningState.PLAYING.value,
+                                                  warning_at=given_at.isoformat()))
         try:
             announce_to_participant(services.twilio, conference_sid, sid,
                                     announce_url=announce_url)
-        except TwilioRefused as refused:
-            raise gone_or_refused(refused) from None
+        except Exception as failed:
+            set_live(services.redis, sid, {"warning_state": before or ""})
+            if isinstance(failed, TwilioRefused):
+                raise gone_or_refused(failed) from None
+            raise
         count_key = WARNINGS_KEY.format(sid=sid)
         pipe = services.redis.pipeline(transaction=True)
         pipe.incr(count_key)
@@ -77,8 +87,9 @@ def give_warning(services: Services, actor: Actor, call: CallContext,
         warned = Event(EventKind.WARNING, f"warning:{number}", now, detail)
         services.event_sink.emit(Batch.of(sid, warned,
                                           live=LiveCall(warned=True, warnings=number)))
+        played = warning_state(services, read_live(services.redis, sid))
         return {"call_sid": sid, "warned": True, "warning": number, "at": now.isoformat(),
-                "text": text}
+                "text": text, "warning_state": played.value if played else None}
 
     return once.run(key, "warning", WARNING_REPEAT_SECONDS, warn,
                     "a warning is already being played")
@@ -99,9 +110,10 @@ def end(services: Services, actor: Actor, call: CallContext, reason: EndReason |
     replayed = once.replay(key, fingerprint, ALREADY_ENDED)
     if replayed is not None:
         return replayed
+    warning = warning_state(services, call.live)
     try:
         plan = plan_end(reason, call.warned, ended=call.ended,
-                        staff_on_call=call.staff_id is not None)
+                        staff_on_call=call.staff_id is not None, warning=warning)
     except EndRefused as refused:
         if refused.refusal is EndRefusal.REASON_NEEDED_NOW:
             raise CallRefused(Refusal.INVALID, refused.refusal.value, "reason") from None
@@ -145,6 +157,8 @@ def end(services: Services, actor: Actor, call: CallContext, reason: EndReason |
             detail: dict[str, object] = {**actor.detail, "reason": code, "note": note,
                                          "closing_statement": plan.closing_statement,
                                          "wrap_up_owed": owed_by is not None}
+            if warning is not None:
+                detail["warning"] = warning.value  # played, or unconfirmed (issue 14)
             if recovery_until is not None:
                 detail["recovery_until"] = recovery_until
             events = [Event(EventKind.ENDED_BY_AGENT, "ended_by_agent", now, detail)]
@@ -194,6 +208,19 @@ def wrap_up(services: Services, actor: Actor, call: CallContext, reason: EndReas
                 "recovery_until": recovery_until, "at": now.isoformat()}
 
     return once.run(key, fingerprint, LIVE_TTL_SECONDS, record, ALREADY_RECORDED)
+
+
+def warning_state(services: Services, live: LiveCall | None) -> WarningState | None:
+    """Where the call's last warning stands for ending it now (None: not followed)."""
+    if live is None or not live.warning_state:
+        return None
+    try:
+        state = WarningState(live.warning_state)
+        given_at = datetime.fromisoformat(live.warning_at) if live.warning_at else None
+    except ValueError:
+        return None
+    return warning_state_at(state, given_at, clock.now_utc(),
+                            services.settings.warning_confirm_seconds)
 
 
 def _begin_recovery(services: Services, pool: AgentPool, staff_id: int | None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from fpdf import FPDF
@@ -26,9 +26,11 @@ from config.settings import Settings
 from store.db import transaction
 from store.models import Notice, RegisterEntry, Staff
 from store.register import RegisterStore, fields_of
+from usecases.adjustments import large_print
 from usecases.register import RegisterService
 
-KINDS = ("restriction", "warning", "review_outcome", "appeal_received", "appeal_outcome")
+KINDS = ("restriction", "warning", "review_outcome", "appeal_received", "appeal_outcome", "lift",
+         "lapse")
 # What each kind of letter is called, for staff and a PDF's title.
 KIND_TITLES = {
     "restriction": "Restriction notice",
@@ -36,7 +38,11 @@ KIND_TITLES = {
     "review_outcome": "Review outcome letter",
     "appeal_received": "Appeal acknowledgement",
     "appeal_outcome": "Appeal outcome letter",
+    "lift": "Restriction lifted letter",
+    "lapse": "Restriction ended letter",
 }
+# How long after an end is recorded its lapse letter may still be written.
+LAPSE_LETTER_WITHIN = timedelta(days=14)
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "config" / "templates"
 _UNICODE_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 _UNICODE_BOLD = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
@@ -100,6 +106,11 @@ def category_text(values: Iterable[str]) -> list[str]:
     return [_POLICY_REF.sub("", CATEGORY_LABELS[Category(v)]) for v in values]
 
 
+def address_lines(postal_address: str) -> list[str]:
+    """A postal address as the lines a letter prints under the name."""
+    return [line.strip() for line in (postal_address or "").splitlines() if line.strip()]
+
+
 def restriction_context(entry: RegisterEntry, today: date, manager: Staff,
                         warning_sent: date | None = None) -> dict[str, object]:
     """Placeholders for the restriction notice of a stored entry."""
@@ -107,6 +118,7 @@ def restriction_context(entry: RegisterEntry, today: date, manager: Staff,
     return {
         "letter_date": long_date(today),
         "name": fields.name or "Customer",
+        "address_lines": address_lines(fields.postal_address),
         "customer_ref": fields.customer_ref,
         "reasons": category_text(c.value for c in fields.categories),
         "reason_text": fields.reason,
@@ -127,11 +139,12 @@ def restriction_context(entry: RegisterEntry, today: date, manager: Staff,
 
 
 def warning_context(customer_ref: str, name: str, categories: Sequence[str], details: str,
-                    today: date, manager: Staff) -> dict[str, object]:
+                    today: date, manager: Staff, postal_address: str = "") -> dict[str, object]:
     """Placeholders for a warning letter (no restriction yet)."""
     return {
         "letter_date": long_date(today),
         "name": name or "Customer",
+        "address_lines": address_lines(postal_address),
         "customer_ref": customer_ref,
         "reasons": category_text(categories),
         "details": details,
@@ -151,6 +164,7 @@ def add_letter(session: Session, settings: Settings, kind: str, entry: RegisterE
     body = render_letter(kind, {
         "letter_date": long_date(context.pop("today")) if "today" in context else "",
         "name": entry.name or "Customer", "customer_ref": entry.customer_ref,
+        "address_lines": address_lines(entry.postal_address),
         "manager": manager.name, "manager_title": "Customer Services Manager", **context,
     }, template_dirs(settings))
     notice = Notice(entry_id=entry.id, customer_ref=entry.customer_ref, kind=kind,
@@ -160,8 +174,22 @@ def add_letter(session: Session, settings: Settings, kind: str, entry: RegisterE
     return notice
 
 
-def letter_pdf(body: str, title: str) -> bytes:
-    """A printable A4 PDF of a letter's text; "# " lines are headings, "- " lines bullets."""
+def add_letter_if_told(session: Session, settings: Settings, kind: str, entry: RegisterEntry,
+                       context: dict[str, object], produced_by_id: int,
+                       now: datetime) -> Notice | None:
+    """add_letter, unless the customer is not told in writing (the entry's not_told_reason,
+    recorded by a manager as the ICO expects): then no letter is queued and None is returned."""
+    if entry.not_told_reason:
+        return None
+    return add_letter(session, settings, kind, entry, context, produced_by_id, now)
+
+
+def letter_pdf(body: str, title: str, large_print: bool = False) -> bytes:
+    """A printable A4 PDF of a letter's text; "# " lines are headings, "- " lines bullets.
+
+    large_print: 16 point text, for a person whose needs ask for it (issue 13, Equality Act).
+    """
+    text_pt, heading_pt, line_mm = (16, 18, 8.0) if large_print else (11, 12, 5.5)
     pdf = FPDF(format="A4")
     pdf.set_title(title)
     pdf.set_author("callflow")
@@ -180,19 +208,20 @@ def letter_pdf(body: str, title: str) -> bytes:
     for line in body.splitlines():
         if line.startswith("# "):
             pdf.ln(2)
-            pdf.set_font(family, "B", 12)
-            pdf.multi_cell(0, 6, line[2:], align="L", new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font(family, "B", heading_pt)
+            pdf.multi_cell(0, line_mm + 0.5, line[2:], align="L", new_x="LMARGIN", new_y="NEXT")
             pdf.ln(1)
         elif line.startswith("- "):
-            pdf.set_font(family, "", 11)
+            pdf.set_font(family, "", text_pt)
             pdf.set_x(pdf.l_margin + 4)
-            pdf.multi_cell(0, 5.5, "\u2022 " + line[2:] if family == "Letter" else "- " + line[2:],
-                           align="L", new_x="LMARGIN", new_y="NEXT")
+            bullet = "\u2022 " if family == "Letter" else "- "
+            pdf.multi_cell(0, line_mm, bullet + line[2:], align="L", new_x="LMARGIN",
+                           new_y="NEXT")
         elif not line.strip():
             pdf.ln(3)
         else:
-            pdf.set_font(family, "", 11)
-            pdf.multi_cell(0, 5.5, line, align="L", new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font(family, "", text_pt)
+            pdf.multi_cell(0, line_mm, line, align="L", new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 
 
@@ -238,6 +267,9 @@ class Notices:
                 raise NoticeRefused(f"no register entry {customer_ref}")
             if entry.lifted_at is not None:
                 raise NoticeRefused(f"{customer_ref} was lifted; there is no restriction to notify")
+            if entry.not_told_reason:
+                raise NoticeRefused(f"{customer_ref} is not told in writing "
+                                    f"({entry.not_told_reason}), so no letter is produced")
             manager = session.get(Staff, manager_id)
             warned = session.scalar(
                 select(Notice.sent_on).where(Notice.customer_ref == customer_ref,
@@ -254,8 +286,12 @@ class Notices:
             return notice.id
 
     def produce_warning(self, customer_ref: str, name: str, categories: Sequence[str],
-                        details: str, manager_id: int, now: datetime, today: date) -> int:
-        """Write a warning letter (policy 5.1) for a customer; returns its id."""
+                        details: str, manager_id: int, now: datetime, today: date,
+                        postal_address: str = "") -> int:
+        """Write a warning letter (policy 5.1) for a customer; returns its id.
+
+        postal_address: where it is sent; blank takes the address on their register entry.
+        """
         errors = []
         if not customer_ref.strip():
             errors.append(FieldError("customer_ref", "is required"))
@@ -272,17 +308,66 @@ class Notices:
             raise EntryInvalid(errors)
         with transaction(self.sessions) as session:
             manager = session.get(Staff, manager_id)
-            entry_id = session.scalar(
-                select(RegisterEntry.id).where(RegisterEntry.customer_ref == customer_ref.strip())
-            )
+            entry_id, address = session.execute(
+                select(RegisterEntry.id, RegisterEntry.postal_address)
+                .where(RegisterEntry.customer_ref == customer_ref.strip())
+            ).first() or (None, "")
             body = render_letter("warning", warning_context(
-                customer_ref.strip(), name.strip(), categories, details.strip(), today, manager),
-                template_dirs(self.settings))
+                customer_ref.strip(), name.strip(), categories, details.strip(), today, manager,
+                postal_address.strip() or address or ""), template_dirs(self.settings))
             notice = Notice(entry_id=entry_id, customer_ref=customer_ref.strip(), kind="warning",
                             produced_by_id=manager_id, produced_at=now, body=body)
             session.add(notice)
             session.flush()
             return notice.id
+
+    def lift(self, customer_ref: str, actor_email: str, reason: str, now: datetime,
+             today: date, not_told_reason: str = "") -> int | None:
+        """Lift an entry early (withdrawing its unsent notices) and write the lift letter;
+        returns its id, or None when the customer is not told in writing (not_told_reason,
+        recorded on the entry and audited: the ICO expects the reason kept)."""
+        self.register.lift(customer_ref, actor_email, reason, now)
+        with transaction(self.sessions) as session:
+            store = RegisterStore(session)
+            entry = store.get(customer_ref)
+            why = not_told_reason.strip()
+            if why and why != entry.not_told_reason:
+                store.audit(entry, actor_email, "not_told", now,
+                            {"not_told_reason": [entry.not_told_reason or "", why]})
+                entry.not_told_reason, entry.updated_at = why, now
+            if entry.not_told_reason:
+                return None
+            actor = session.scalar(select(Staff).where(Staff.email == actor_email))
+            return add_letter(session, self.settings, "lift", entry, {
+                "today": today, "starts_on": long_date(entry.starts_on),
+                "lifted_on": long_date(today), "reasons": reason.strip(),
+            }, actor.id, now).id
+
+    def produce_lapse_letters(self, now: datetime, today: date) -> list[int]:
+        """Write the letter for each restriction that has ended on its date (or lapsed for
+        want of a review) and has none yet, unless its customer is not told in writing;
+        signed by the manager who decided it. Returns their ids; safe to run twice."""
+        produced: list[int] = []
+        with transaction(self.sessions) as session:
+            written = select(Notice.entry_id).where(Notice.kind == "lapse",
+                                                    Notice.entry_id.is_not(None))
+            ended = session.scalars(
+                select(RegisterEntry).where(
+                    RegisterEntry.lapse_recorded_at.is_not(None),
+                    RegisterEntry.lifted_at.is_(None), RegisterEntry.anonymised_at.is_(None),
+                    RegisterEntry.ends_on < today, RegisterEntry.not_told_reason == "",
+                    # only recent ends: restrictions that ended before these letters existed
+                    # are not written to now, long afterwards
+                    RegisterEntry.lapse_recorded_at >= now - LAPSE_LETTER_WITHIN,
+                    RegisterEntry.id.not_in(written),
+                ).order_by(RegisterEntry.id)
+            ).all()
+            for entry in ended:
+                produced.append(add_letter(session, self.settings, "lapse", entry, {
+                    "today": today, "starts_on": long_date(entry.starts_on),
+                    "ended_on": long_date(entry.ends_on),
+                }, entry.decided_by_id, now).id)
+        return produced
 
     def get(self, notice_id: int) -> NoticeView | None:
         """One notice."""
@@ -309,7 +394,10 @@ class Notices:
         if notice is None:
             raise NoticeRefused(f"no notice {notice_id}")
         title = f"{KIND_TITLES.get(notice.kind, notice.kind)} {notice.customer_ref}"
-        return notice, letter_pdf(notice.body, title)
+        with self.sessions() as session:  # issue 13: large print when the person's needs ask
+            large = notice.entry_id is not None and large_print(
+                RegisterStore(session).get_by_id(notice.entry_id))
+        return notice, letter_pdf(notice.body, title, large_print=large)
 
     def mark_sent(self, notice_id: int, sent_on: date, actor: str, now: datetime,
                   today: date) -> None:

@@ -110,6 +110,7 @@ class RegisterService:
             entry: RegisterEntry = store.lift(customer_ref, actor, reason, now)
             withdraw_unsent(session, entry, actor_email, now)
             numbers = [p.number for p in entry.phones]
+            numbers += [p.number for p in entry.representative_phones]
             version = register_version(session)
             token = self.before_commit()
         self._release(token, numbers, None, (), version)
@@ -162,7 +163,7 @@ class RegisterService:
     def _after_write(self, token: str, changed: Sequence[CacheChange], version: int,
                      today: date, bulk: bool) -> None:
         """After the commit: the changed entries' numbers into the cache, or a rebuild."""
-        if bulk or len(changed) > 1:
+        if bulk or len(changed) > 1 or changed[0].rebuild:
             _fault_test_pause()
             self.after_commit(token, today)
             return

@@ -18,6 +18,7 @@ from callflow.register import EntryFields, FieldError, Restriction, read_entry
 from store.models import RegisterEntry, Staff
 from store.notices import withdraw_unsent
 from store.register import RegisterStore, SaveResult, diff, fields_of, restriction_of
+from usecases.evidence import new_restriction_problems
 
 # An entry to write: its text fields (a CSV row, a form) or fields already typed.
 EntryInput = Mapping[str, str] | EntryFields
@@ -74,6 +75,8 @@ class CacheChange:
     numbers: tuple[str, ...]
     restriction: Restriction | None
     removed: frozenset[str]
+    # Representatives' numbers carry their own routing values: only a rebuild writes those.
+    rebuild: bool = False
 
 
 def read_input(entry: EntryInput) -> tuple[EntryFields, list[FieldError]]:
@@ -119,6 +122,11 @@ def check_entries(
             for number in fields.phone_numbers:
                 batch_numbers.setdefault(number, ref)
         drafts.append(Draft(fields, problems, stored.get(ref)))
+    # policy 5.1: a new restriction's evidence, judged for the whole batch at once.
+    for draft, found in zip(drafts, new_restriction_problems(store.session, [
+            (d.fields, d.stored is None, {p.field for p in d.problems}) for d in drafts], today),
+            strict=True):
+        draft.problems += found
     return drafts, staff
 
 
@@ -154,6 +162,7 @@ def save_drafts(
         fields, told = (_notice_date(draft.stored, draft.fields) if notify
                         else (draft.fields, False))
         old_numbers = {p.number for p in draft.stored.phones} if draft.stored else set()
+        had_representatives = bool(draft.stored and draft.stored.representative_phones)
         result = store.write(draft.stored, fields, actor, now, staff)
         saved.append(result)
         if result.action == "unchanged":
@@ -162,12 +171,13 @@ def save_drafts(
         if "lifted_at" in result.changes:
             # A lifted restriction is not told to anyone: no path may leave its letter to send.
             withdraw_unsent(session, entry, actor, now)
-        if told:
+        if told and not fields.not_told_reason:  # not told in writing (ICO): no letter queued
             renotify.append(result.customer_ref)
         numbers = tuple(p.number for p in entry.phones)
         cache_changes.append(CacheChange(
             numbers, None if entry.lifted_at else restriction_of(entry),
-            frozenset(old_numbers - set(numbers))))
+            frozenset(old_numbers - set(numbers)),
+            had_representatives or bool(entry.representative_phones)))
     return saved, renotify, cache_changes
 
 

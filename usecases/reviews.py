@@ -18,7 +18,7 @@ from store.db import transaction
 from store.models import RegisterEntry, Review, Staff
 from store.notices import withdraw_unsent
 from store.register import SYSTEM_ACTOR, RegisterStore
-from usecases.notices import add_letter, long_date
+from usecases.notices import add_letter_if_told, long_date
 from usecases.register import RegisterService
 
 
@@ -28,7 +28,7 @@ class ReviewRecorded:
 
     review_id: int
     outcome: ReviewOutcome
-    letter_id: int
+    letter_id: int | None  # None: the customer is not told in writing
 
 
 @dataclass(frozen=True)
@@ -90,12 +90,12 @@ def record_review(register: RegisterService, settings: Settings, customer_ref: s
         session.add(review)
         if after is not None:
             entry.review_on, entry.updated_at = after, now
-        letter = add_letter(session, settings, "review_outcome", entry, {
+        letter = add_letter_if_told(session, settings, "review_outcome", entry, {
             "today": today, "reviewed_on": long_date(today), "outcome": decision.outcome.value,
             "reasons": decision.reasons.strip(), "ends_on": long_date(entry.ends_on),
             "next_review_on": long_date(after) if after else "",
         }, actor.id, now)
-        review.notice_id = letter.id
+        review.notice_id = letter.id if letter else None
         session.flush()
         store.audit(entry, actor.email, "reviewed", now, {
             "review_outcome": ["", decision.outcome.value],
@@ -103,7 +103,7 @@ def record_review(register: RegisterService, settings: Settings, customer_ref: s
             "review_on": [before.isoformat() if before else "", after.isoformat() if after
                           else ""],
         })
-        return ReviewRecorded(review.id, decision.outcome, letter.id)
+        return ReviewRecorded(review.id, decision.outcome, letter.id if letter else None)
 
 
 def overdue_reviews(session: Session, today: date) -> list[OverdueReview]:

@@ -22,6 +22,8 @@ from store.models import (
     Notice,
     Proposal,
     RegisterEntry,
+    RepresentativePhone,
+    TriageItem,
 )
 from store.notices import withdraw_unsent
 from store.register import SYSTEM_ACTOR, RegisterStore
@@ -172,6 +174,12 @@ def _anonymise(session: Session, entry: RegisterEntry, now: datetime) -> int:
     ).rowcount
     session.execute(delete(EntryPhone).where(EntryPhone.entry_id == entry.id)
                     .execution_options(synchronize_session=False))
+    # Issue 13: representatives' numbers and what the person left identify them too.
+    session.execute(delete(RepresentativePhone).where(RepresentativePhone.entry_id == entry.id)
+                    .execution_options(synchronize_session=False))
+    session.execute(delete(TriageItem).where(or_(TriageItem.entry_id == entry.id,
+                                                 TriageItem.customer_ref == old_ref))
+                    .execution_options(synchronize_session=False))
     session.execute(
         update(Proposal).where(or_(Proposal.entry_id == entry.id, Proposal.customer_ref == old_ref))
         .values(customer_ref=new_ref, phone_number=None, reason=ANONYMISED, decision_note="")
@@ -186,7 +194,8 @@ def _anonymise(session: Session, entry: RegisterEntry, now: datetime) -> int:
         record.customer_ref = new_ref
         record.changes = {name: [ANONYMISED if v else "" for v in values]
                           for name, values in (record.changes or {}).items()}
-    session.expire(entry, ["phones"])
+    session.expire(entry, ["phones", "representative_phones"])
+    entry.adjustments, entry.representatives, entry.written_only_exception = [], [], ""
     entry.customer_ref, entry.name, entry.reason = new_ref, None, ANONYMISED
     entry.staff_notes, entry.closed_issues, entry.lifted_reason = "", [], (
         ANONYMISED if entry.lifted_reason else None)

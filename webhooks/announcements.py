@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, request
 
+from callflow.call_limits import time_closing_words, time_warning_words
 from store.voice_urls import VOICE_PREFIX
 from usecases.bootstrap import services_of
 from webhooks import twiml
@@ -29,3 +30,20 @@ def warning() -> Response:
 def closing() -> Response:
     """The closing statement; the caller's leg is redirected here, so the call ends after it."""
     return twiml.respond_text(twiml.say_only([services_of(current_app).settings.closing_text]))
+
+
+@announcements.post("/time-warning")
+@twilio_signed
+def time_warning() -> Response:
+    """Two minutes before the agreed call length (policy 4.6), to the caller alone."""
+    minutes = request.args.get("minutes", "")
+    return twiml.respond_text(twiml.say_only(
+        time_warning_words(int(minutes) if minutes.isdigit() else None)))
+
+
+@announcements.post("/time-closing")
+@twilio_signed
+def time_closing() -> Response:
+    """At the agreed call length: the caller's leg is redirected here, so the call ends after."""
+    written = services_of(current_app).settings.written_contact
+    return twiml.respond_text(twiml.say_only(time_closing_words(written)))

@@ -12,11 +12,13 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from functools import lru_cache
 from http import HTTPStatus
+from time import perf_counter
 
 from redis import RedisError
 from werkzeug.wsgi import get_content_length, get_input_stream
 
 from callflow import events
+from callflow.call_limits import counting_window
 from callflow.call_state import CALL_SID_PATTERN, CallState
 from callflow.decision import Caller, Decision, decide
 from callflow.effects import CallEffect, DialPerson, OfferVoicemail
@@ -24,7 +26,9 @@ from callflow.phone import caller_key
 from config import clock
 from config.centre import centre_for
 from config.logging_setup import call_sid_bound
+from config.metrics import decision_counter, webhook_counter, webhook_timer
 from store.call_events import Batch, Effect
+from store.call_limits import CallTally
 from store.live_call import LiveCall
 from store.lookup import UNREADABLE, CacheRead, CallerLookup, cache_unavailable
 from store.voice_urls import VOICE_PREFIX
@@ -49,6 +53,20 @@ class IncomingCalls:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH:
             return self.app(environ, start_response)
+        started = perf_counter()
+        status: list[str] = []
+
+        def recorded_start(line: str, headers: list, exc_info: object = None) -> Callable:
+            status.append(line)
+            return start_response(line, headers, exc_info)
+
+        body = self._answer(environ, recorded_start)
+        # Two in-memory (mmap) writes; what needs Redis or the database is read at scrape time.
+        webhook_timer(PATH).observe(perf_counter() - started)
+        webhook_counter(PATH, int(status[0][:3])).inc()
+        return body
+
+    def _answer(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
             return _plain(start_response, 405, "use POST", [("Allow", "POST")])
         if (get_content_length(environ) or 0) > MAX_WEBHOOK_BYTES:
@@ -98,10 +116,12 @@ def answer_incoming(s: Services, sid: str, form: Mapping[str, str], now: datetim
             cache_unavailable(error)
             recorded, cached, redis_answered = False, None, False
         if recorded:
+            decision_counter(decision.outcome.value).inc()
             return render_decision(s.settings, sid, decision)
         read = CacheRead(complete=True, value=cached) if cached is not None else UNREADABLE
         found = s.lookup.answer(number, read, now.astimezone(s.settings.tz).date())
-    decision = _decide(s, sid, form, found, now)
+    decision = _decide(s, sid, form, found, now, _recent_calls(s, found, now))
+    decision_counter(decision.outcome.value).inc()
     batch = _batch(s, sid, found, decision, now)
     # No worker can dial anyone while Redis is down: a caller who would be put through is
     # offered the emergency line and voicemail instead of hold music that nobody will answer,
@@ -125,10 +145,11 @@ def _offered_voicemail(batch: Batch, now: datetime) -> Batch:
 
 
 def _decide(s: Services, sid: str, form: Mapping[str, str], found: CallerLookup,
-            now: datetime) -> Decision:
+            now: datetime, recent_calls: tuple[datetime, ...] = ()) -> Decision:
     caller = Caller(call_sid=sid, number=found.number, called=form.get(tp.TO, ""),
                     withheld=found.withheld, restriction=found.restriction,
-                    lookup_failed=found.failed, lookup_source=found.source)
+                    lookup_failed=found.failed, lookup_source=found.source,
+                    recent_calls=recent_calls)
     return decide(caller, centre_for(s.settings, now.year), now)
 
 
@@ -153,7 +174,23 @@ def _effects(s: Services, sid: str, decision: Decision) -> tuple[Effect, ...]:
         return ()
     first = tuple(_recorded(effect, "dial:designated" if isinstance(effect, DialPerson)
                             else "dispatch:0") for effect in decision.effects)
-    return *first, _recorded(OfferVoicemail(), "max-wait", s.settings.max_wait_seconds)
+    later = tuple(Effect.of(step.effect, step.key, step.delay_seconds) for step in decision.later)
+    return *first, *later, _recorded(OfferVoicemail(), "max-wait", s.settings.max_wait_seconds)
+
+
+def _recent_calls(s: Services, found: CallerLookup, now: datetime) -> tuple[datetime, ...]:
+    """The caller's calls put through lately, when a frequency limit applies (policy 4.6)."""
+    restriction = found.restriction
+    if restriction is None or not restriction.call_limits.limits_frequency:
+        return ()
+    try:
+        return CallTally(s.redis).recent(restriction.entry_id,
+                                         now - counting_window(restriction.call_limits))
+    except (RedisError, OSError) as error:
+        # Without the tally the limit cannot be judged: the call goes ahead (4.1 keeps contact).
+        log.warning("call tally unavailable, frequency limit not applied: %s",
+                    type(error).__name__)
+        return ()
 
 
 @lru_cache(maxsize=256)

@@ -18,3 +18,11 @@ TIMESTAMP = "Timestamp"
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 SIGNATURE_SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
+# Conference announcements and departures, answering machine detection, recordings (issue 14).
+ANNOUNCE_URL = "AnnounceUrl"
+REASON_ANNOUNCEMENT_FAILED = "ReasonAnnouncementFailed"
+REASON_PARTICIPANT_LEFT = "ReasonParticipantLeft"
+PARTICIPANT_CALL_STATUS = "ParticipantCallStatus"
+ANSWERED_BY = "AnsweredBy"
+RECORDING_STATUS = "RecordingStatus"
+PARTICIPANT_LEAVE = "participant-leave"

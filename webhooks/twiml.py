@@ -8,7 +8,9 @@ from functools import lru_cache
 from flask import Response
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
+from callflow.announcement import ANNOUNCEMENT_WORD
 from callflow.decision import EMERGENCY_OFFER
+from callflow.recording import RECORDED_NOTICE
 from store.voice_urls import voice_url
 
 VOICE = {"voice": "Polly.Amy", "language": "en-GB"}
@@ -41,39 +43,58 @@ _SID_SLOT = "CA" + "0" * 31 + "X"  # no real CallSid: the last character is not 
 
 
 def connect(conference: str, *, base_url: str, offer_emergency: bool = False,
-            greeting: str = HOLD_GREETING) -> str:
+            greeting: str = HOLD_GREETING, recorded: bool = False,
+            notice: bool = True) -> str:
     """Put the caller into their own conference to wait, with music, for a member of staff.
 
     With offer_emergency the caller hears the emergency option before joining: a caller waiting
     in a conference cannot press keys (Twilio refuses <Gather> in a waitUrl, error 13238).
+    A recorded call's conference records from the start; with notice, the caller is told so
+    before anything else.
     """
     # Rendered once per base URL, then the CallSid (validated [0-9A-Za-z]) is substituted: the
     # same document the library builds, without rebuilding its tree on every call.
-    return _connect_template(base_url, offer_emergency, greeting).replace(_SID_SLOT, conference)
+    return _connect_template(base_url, offer_emergency, greeting, recorded,
+                             notice).replace(_SID_SLOT, conference)
 
 
-@lru_cache(maxsize=8)
-def _connect_template(base_url: str, offer_emergency: bool, greeting: str) -> str:
+@lru_cache(maxsize=32)
+def _connect_template(base_url: str, offer_emergency: bool, greeting: str, recorded: bool,
+                      notice: bool) -> str:
     return _connect(_SID_SLOT, wait_url=voice_url(base_url, "/hold"),
                     action_url=voice_url(base_url, "/left", call=_SID_SLOT),
                     events_url=voice_url(base_url, "/conference", call=_SID_SLOT),
                     greeting=greeting,
                     offer_url=voice_url(base_url, "/menu", then="wait") if offer_emergency
-                    else None)
+                    else None,
+                    recording_url=voice_url(base_url, CALL_RECORDING_PATH, call=_SID_SLOT)
+                    if recorded else None, notice=notice)
+
+
+# Below VOICE_PREFIX: Twilio's recording status callback for a recorded call's conference.
+CALL_RECORDING_PATH = "/call-recording"
+CONFERENCE_EVENTS = f"start end join leave {ANNOUNCEMENT_WORD}"
 
 
 def _connect(conference: str, *, wait_url: str, action_url: str, events_url: str,
-             greeting: str = HOLD_GREETING, offer_url: str | None = None) -> str:
+             greeting: str = HOLD_GREETING, offer_url: str | None = None,
+             recording_url: str | None = None, notice: bool = True) -> str:
     response = VoiceResponse()
+    if recording_url is not None and notice:
+        _say(response, [RECORDED_NOTICE])  # before anything else the caller hears
     _say(response, [greeting])
     if offer_url is not None:
         # Any other key, or none, puts the caller through as before (/menu?then=wait).
         response.append(_offer(offer_url, [EMERGENCY_OFFER], OFFER_TIMEOUT_SECONDS))
     dial = Dial(action=action_url, method="POST")
+    recording = {} if recording_url is None else {
+        "record": "record-from-start", "recording_status_callback": recording_url,
+        "recording_status_callback_method": "POST",
+        "recording_status_callback_event": "completed absent"}
     dial.conference(
         conference, start_conference_on_enter=False, end_conference_on_exit=True, beep=False,
         wait_url=wait_url, wait_method="POST", status_callback=events_url,
-        status_callback_method="POST", status_callback_event="start end join leave",
+        status_callback_method="POST", status_callback_event=CONFERENCE_EVENTS, **recording,
     )
     response.append(dial)
     return str(response)

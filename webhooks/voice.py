@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 
 from flask import Blueprint, current_app, request
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from callflow import events
+from callflow.answering_machine import MACHINE_STATUS, answered_by_machine
 from callflow.call_state import CALL_SID_PATTERN, FINAL_STATUSES, CallState
 from callflow.decision import Caller, Decision, Outcome, decide, voicemail_offers_emergency
 from callflow.effects import (
@@ -23,6 +25,7 @@ from callflow.effects import (
     passed_on,
 )
 from callflow.events import Event
+from callflow.recording import on_register, records_call
 from config import clock
 from config.centre import centre_for
 from config.logging_setup import clear_call_sid, set_call_sid
@@ -33,6 +36,7 @@ from store.voice_urls import VOICE_PREFIX, voice_url
 from usecases.bootstrap import services_of
 from webhooks import twilio_params as tp
 from webhooks import twiml
+from webhooks.conference_status import follow_up
 from webhooks.signature import twilio_form, twilio_signed
 
 log = logging.getLogger(__name__)
@@ -111,7 +115,9 @@ def render_decision(settings: Settings, sid: str, decision: Decision) -> str:
     """The TwiML that carries out a decision of the core."""
     base = settings.public_base_url
     if decision.connects:
-        return twiml.connect(sid, base_url=base, offer_emergency=decision.offer_emergency)
+        recorded = records_call(settings.recording, on_register(decision.events))
+        return twiml.connect(sid, base_url=base, offer_emergency=decision.offer_emergency,
+                             recorded=recorded)
     if decision.outcome is Outcome.EMERGENCY:
         return twiml.emergency(settings.emergency_number,
                                action_url=voice_url(base, "/emergency-ended", call=sid))
@@ -163,8 +169,11 @@ def menu():
     # news (the core's decision here knows no register entry, so it is not recorded).
     _emit(sid, events.emergency_declined(now, digits or ""))
     if then == "wait":
+        # Recorded as the incoming call decided; the caller was told so before the offer.
+        recorded = records_call(s.settings.recording, read_live(s.redis, sid).restricted)
         return twiml.respond_text(twiml.connect(sid, base_url=s.settings.public_base_url,
-                                                greeting=twiml.HOLD_AGAIN))
+                                                greeting=twiml.HOLD_AGAIN, recorded=recorded,
+                                                notice=False))
     if then == "voicemail":
         return twiml.respond_text(twiml.voicemail(
             action_url=public_url("/recorded", call=sid),
@@ -202,12 +211,22 @@ def agent_join():
     staff_id = _param(request.args, "staff", STAFF_ID_PATTERN)
     leg = Leg(request.args.get("leg", Leg.POOL.value))
     now = clock.now_utc()
+    answered_by = twilio_form().get(tp.ANSWERED_BY, "")
+    if answered_by_machine(answered_by):
+        # Issue 14: a voicemail or fax never takes the caller; it is no answer (policy 4.1).
+        attempt = _param(request.args, "attempt", STAFF_ID_PATTERN, required=False) or "0"
+        machine = events.answering_machine(now, int(staff_id), attempt, leg.value, answered_by)
+        _unanswered(sid, int(staff_id), attempt, leg, MACHINE_STATUS, now, machine)
+        return twiml.respond_text(twiml.hangup())
     if not read_live(_services().redis, sid).waiting:
         # The caller hung up, or moved on to voicemail while this phone rang.
         _emit(sid, events.answered_too_late(now, int(staff_id)))
         return twiml.respond_text(twiml.goodbye(["Sorry, the caller is no longer waiting."]))
+    # The leg that answered, so that the conference's callbacks can tell staff from others.
+    answered = twilio_form().get(tp.CALL_SID, "")
     _emit(sid, events.connected(now, int(staff_id), leg.value),
-          live=LiveCall(state=CallState.CONNECTED, staff_id=int(staff_id)))
+          live=LiveCall(state=CallState.CONNECTED, staff_id=int(staff_id),
+                        ringing_leg_sid=answered if CALL_SID_PATTERN.match(answered) else None))
     return twiml.respond_text(twiml.join_conference(sid))
 
 
@@ -225,9 +244,19 @@ def agent_status():
     key = f"agent:{staff_id}:{attempt}"
     now = clock.now_utc()
     if status == "completed":
+        if answered_by_machine(twilio_form().get(tp.ANSWERED_BY, "")):
+            return NO_CONTENT  # a machine's leg: /agent/join moved the caller on already
         _emit(sid, events.agent_left(now, staff_id, attempt),
               effects=(Effect.of(FreeStaff(staff_id), f"free:{key}"),))
         return NO_CONTENT
+    _unanswered(sid, staff_id, attempt, leg, status, now)
+    return NO_CONTENT
+
+
+def _unanswered(sid: str, staff_id: int, attempt: str, leg: Leg, status: str, now: datetime,
+                *first: Event) -> None:
+    """A leg not answered by a person: record it and move the caller on (policy 4.1)."""
+    key = f"agent:{staff_id}:{attempt}"
     fallback = request.args.get("fallback", "")
     step = after_unanswered(leg, staff_id, int(attempt),
                             int(fallback) if fallback.isdigit() else None)
@@ -237,8 +266,8 @@ def agent_status():
     note = passed_on(leg, staff_id, step)
     if note is not None:
         effects += (Effect.of(note, f"passed-on:{key}"),)
-    _emit(sid, events.no_answer(now, staff_id, attempt, status, leg.value, step), effects=effects)
-    return NO_CONTENT
+    _emit(sid, *first, events.no_answer(now, staff_id, attempt, status, leg.value, step),
+          effects=effects)
 
 
 def _step_key(step: CallEffect, key: str) -> str:
@@ -261,7 +290,13 @@ def conference_events():
     participant = form.get(tp.CALL_SID, "")
     sequence = form.get(tp.SEQUENCE_NUMBER, "")
     live = LiveCall(conference_sid=conference_sid) if conference_sid.startswith("CF") else None
-    _emit(sid, events.conference(clock.now_utc(), name, participant, sequence, conference_sid),
+    now = clock.now_utc()
+    # Issue 14: whether the warning played, and who left and why, on the call's timeline.
+    more, changes = follow_up(sid, lambda: read_live(_services().redis, sid), form, now)
+    if changes is not None:
+        changes.conference_sid = live.conference_sid if live else None
+        live = changes
+    _emit(sid, events.conference(now, name, participant, sequence, conference_sid), *more,
           live=live)
     return NO_CONTENT
 

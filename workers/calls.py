@@ -13,17 +13,21 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from callflow import events
+from callflow.answering_machine import MACHINE_DETECTION, detects_machines
 from callflow.call_state import WAITING_STATES, CallState
 from callflow.effects import (
     CallEffect,
     CallerLeft,
+    CountCall,
     DialPerson,
     DialPool,
+    EndAtTimeLimit,
     FreeStaff,
     Leg,
     NextAgent,
     OfferVoicemail,
     PassedOn,
+    WarnOfTimeLimit,
     after_unanswered,
 )
 from callflow.effects import passed_on as passed_on_note
@@ -36,6 +40,7 @@ from store.call_events import Batch, job_id_for
 from store.live_call import LiveCall, read_live, update_live
 from store.models import Staff
 from store.voice_urls import voice_url
+from usecases import call_limits
 from workers.context import services
 
 log = logging.getLogger(__name__)
@@ -126,6 +131,8 @@ def _dial(call_sid: str, staff_id: int, leg: Leg, attempt: int) -> str:
             _client(), to=target, from_=s.settings.twilio_phone_number,
             join_url=_url("/agent/join", **query), status_callback=_url("/agent/status", **query),
             timeout_seconds=s.settings.agent_ring_seconds,
+            # Issue 14: a phone's voicemail must not take the caller (the browser has none).
+            machine_detection=MACHINE_DETECTION if detects_machines(target) else None,
         )
     except twilio_rest.TwilioRefused as refused:
         log.error("Twilio refused to dial staff %s: %s", staff_id, refused)
@@ -220,6 +227,24 @@ def call_finished(call_sid: str) -> str:
     return f"freed {', '.join(freed) or 'nobody'}"
 
 
+@with_call_sid
+def count_call(call_sid: str, entry_id: int, answered: str) -> str:
+    """A call put through counts towards its caller's frequency limit (policy 4.6)."""
+    return call_limits.count_call(services(), call_sid, entry_id, answered)
+
+
+@with_call_sid
+def warn_of_time_limit(call_sid: str, minutes: int) -> str:
+    """Two minutes before the agreed call length: the caller hears a polite warning."""
+    return call_limits.warn_of_time_limit(services(), call_sid, minutes)
+
+
+@with_call_sid
+def end_at_time_limit(call_sid: str, minutes: int) -> str:
+    """At the agreed call length: the closing statement, then the call ends."""
+    return call_limits.end_at_time_limit(services(), call_sid, minutes)
+
+
 # The one table from the core's effects to the jobs that carry them out; each job takes the
 # CallSid, then the effect's fields in order.
 JOBS: dict[type[CallEffect], Callable[..., str]] = {
@@ -230,6 +255,9 @@ JOBS: dict[type[CallEffect], Callable[..., str]] = {
     FreeStaff: staff_free,
     PassedOn: passed_on,
     CallerLeft: call_finished,
+    CountCall: count_call,
+    WarnOfTimeLimit: warn_of_time_limit,
+    EndAtTimeLimit: end_at_time_limit,
 }
 JOBS_BY_NAME = {effect.name: job for effect, job in JOBS.items()}
 

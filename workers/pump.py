@@ -18,6 +18,7 @@ from config.logging_setup import call_sid_bound
 from store.call_events import STREAM_KEY, Batch, Effect, drain_spool, job_id_for
 from store.call_log import CallLog
 from store.db import transaction
+from store.db_spool import DatabaseSpool
 from store.dead_letters import DeadLetters, error_type, fields_of, is_about_the_data
 from store.redis_client import Outage, wait_for_redis
 from workers.calls import JOBS_BY_NAME
@@ -130,6 +131,8 @@ def _pump_round(s, consumer: str, batch_size: int, *, chores: bool,
     if chores:
         _ensure_group(client)
         drain_spool(s.settings.var_dir / "spool", client)
+        # What web processes kept in the database while Redis was down, every host's.
+        DatabaseSpool(s.sessions, clock.now_utc).drain(client)
         mine = client.xreadgroup(GROUP, consumer, {STREAM_KEY: "0"}, count=batch_size)
         _next, claimed, *_ = client.xautoclaim(STREAM_KEY, GROUP, consumer, CLAIM_IDLE_MS,
                                                "0-0", count=batch_size)

@@ -11,6 +11,9 @@ from dataclasses import asdict
 from datetime import date, datetime
 
 from config import clock
+from usecases import triage
+from usecases.notices import Notices
+from usecases.recordings import purge_recordings
 from usecases.upkeep import apply_retention, digest, record_lapses
 from workers.context import services
 
@@ -25,10 +28,12 @@ def _today(now: datetime) -> date:
 
 
 def record_lapses_job() -> list[str]:
-    """Daily: record the lapse of every entry past its end date."""
+    """Daily: record the lapse of every entry past its end date, and write their letters."""
     now = clock.now_utc()
     s = services()
     recorded = record_lapses(s.register, now, _today(now), s.settings.lapse_unreviewed_after_days)
+    # After the lapses are committed; a retry writes only the letters still missing.
+    Notices(s.register, s.settings).produce_lapse_letters(now, _today(now))
     log.info("recorded %d lapsed entr%s", len(recorded), "y" if len(recorded) == 1 else "ies")
     return recorded
 
@@ -48,6 +53,16 @@ def retention_job() -> dict[str, int]:
     """Daily: delete or anonymise what is older than the retention period."""
     s = services()
     now = clock.now_utc()
+    # Recordings first, at Twilio too, while their calls still say how old they are (issue 14).
+    recordings = purge_recordings(s, now, s.settings.retention_days)
     report = apply_retention(s.sessions, now, _today(now), s.settings.retention_days)
-    log.info("retention: %s", report)
-    return asdict(report)
+    log.info("retention: %s; recordings: %s", report, recordings)
+    return {**asdict(report), **{f"recordings_{k}": v for k, v in asdict(recordings).items()}}
+
+
+def triage_catch_up_job() -> int:
+    """Often: put on the triage queue any voicemail from the register the call log missed
+    (its event landed before the call's lookup); issue 13, policy 4.7. Safe to repeat."""
+    queued = triage.catch_up(services().sessions)
+    log.info("triage: %d voicemail(s) queued late", queued)
+    return queued

@@ -22,6 +22,7 @@
   var onPhone = null; // the connected phone leg, same shape
   var ticks = 0;
   var acted = {}; // sid -> {warned, warnings, ended}: what this page did, until polls catch up
+  var warningHeard = {}; // sid -> the warning's state last shown (issue 14)
 
   var wrapUpSid = ""; // the call ended in one click whose reason is still owed
 
@@ -178,9 +179,25 @@
     });
   }
 
+  // Issue 13: the person's needs, and who is calling when it is one of their representatives.
+  function renderNeedsAndRepresentative(poi) {
+    var needs = (poi && poi.needs) || [];
+    fillList($("poi-needs-list"), needs);
+    $("poi-needs").hidden = !needs.length;
+    $("poi-needs-label").hidden = !needs.length;
+    var rep = poi && poi.representative;
+    var line = $("poi-representative");
+    line.hidden = !rep;
+    if (!rep) { line.textContent = ""; return; }
+    line.textContent = rep.name + " (" + rep.relationship + "), " + rep.of + ". " + (rep.covered
+      ? "The restriction covers them: follow the arrangements below."
+      : "The restriction does not cover them: deal with their call as normal.");
+  }
+
   function renderPersonOfInterest(poi) {
     $("poi").hidden = !poi;
     $("poi-facts").hidden = !poi;
+    renderNeedsAndRepresentative(poi);
     if (!poi) return;
     fillList($("poi-categories"), (poi.categories || []).map(function (c) { return c.label || c.code; }));
     var a = poi.arrangements || {};
@@ -189,6 +206,7 @@
     if (a.call_windows) arrangements.push("Calls only " + a.call_windows + ".");
     if (a.designated_contact) arrangements.push("Designated contact: " + a.designated_contact + ".");
     if (a.visits_by_appointment) arrangements.push("Visits by appointment only.");
+    if (a.call_limits) arrangements.push("Call limits: " + a.call_limits + " (callflow warns the caller and ends the call at the agreed length).");
     if (!arrangements.length) arrangements.push("None recorded.");
     fillList($("poi-arrangements"), arrangements);
 
@@ -250,11 +268,22 @@
     $("ring-hint").hidden = over || shown.state !== STATE.RINGING;
     $("actions").hidden = !connected;
     $("warn").disabled = signedOut;
-    $("end").disabled = signedOut || !shown.warned;
+    // Issue 14: End call waits until the caller has heard the warning (or it failed: warn again).
+    var unheard = shown.warning_state === "playing" || shown.warning_state === "failed";
+    var heardBefore = warningHeard[shown.call_sid];
+    if (heardBefore === "playing" && shown.warning_state === "played") {
+      say($("call-message"), "Warning played to the caller and logged. End call is now available.", "ok");
+    } else if (heardBefore === "playing" && shown.warning_state === "failed") {
+      say($("call-message"), "The warning could not be played to the caller. Give the warning again.", "error");
+    }
+    warningHeard[shown.call_sid] = shown.warning_state;
+    $("end").disabled = signedOut || !shown.warned || unheard;
     $("end-threat").disabled = signedOut;
     var warned = $("warned");
     warned.hidden = !shown.warned;
-    warned.textContent = shown.warnings > 1 ? "Warned " + shown.warnings + " times" : "Warned";
+    warned.textContent = (shown.warnings > 1 ? "Warned " + shown.warnings + " times" : "Warned") +
+      (shown.warning_state_text ? ": " + shown.warning_state_text.charAt(0).toLowerCase() +
+        shown.warning_state_text.slice(1) + "." : "");
     $("end-hint").hidden = !connected || !!shown.warned;
     $("ended-note").hidden = !over || !!shown.went_to; // passed on: not ended, nothing to report
     renderAvailability();
@@ -334,7 +363,15 @@
         call.warned = true;
         call.warnings = answer.data.warning || (call.warnings || 0) + 1;
         acted[call.call_sid] = { warned: true, warnings: call.warnings };
-        say($("call-message"), "Warning played to the caller and logged. End call is now available.", "ok");
+        call.warning_state = answer.data.warning_state || null;
+        call.warning_state_text = null; // the next poll words it
+        if (call.warning_state === "failed") {
+          say($("call-message"), "The warning could not be played to the caller. Give the warning again.", "error");
+        } else if (call.warning_state === "playing") {
+          say($("call-message"), "Warning sent to the caller and logged. End call becomes available once it has played.", "info");
+        } else {
+          say($("call-message"), "Warning played to the caller and logged. End call is now available.", "ok");
+        }
         renderCall();
       } else {
         say($("call-message"), explain(answer), "error");

@@ -60,4 +60,12 @@ def index() -> Response:
 
 
 # The concern modules add their routes to the blueprint above, so they are imported after it.
-from console.workspace import calls, dashboard, notices, queue, register  # noqa: E402, F401
+from console.workspace import (  # noqa: E402, F401
+    board_report,
+    calls,
+    dashboard,
+    notices,
+    queue,
+    register,
+    triage,
+)

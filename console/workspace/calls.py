@@ -17,19 +17,23 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from callflow.csv_cells import escape_cell
+from callflow.events import EventKind
 from callflow.phone import InvalidNumber, normalise
 from callflow.plain_text import untypeable
+from callflow.recording import may_hear_recordings
 from callflow.register import FieldError, parse_date
 from console.workspace import shared, workspace
 from console.workspace.timeline import Step, describe, safe_link
 from store import call_queries as q
 from store.models import Incident, RegisterEntry, Staff
+from usecases.recordings import warning_and_recording_log
+from usecases.supervision import supervision_log
 
 CSV_FLUSH_ROWS = 500
 CSV_COLUMNS = (
     "call_sid", "started", "ended", "from_number", "withheld", "customer_ref", "decision",
     "agent", "status", "duration_seconds", "warned", "ended_by_agent", "incident", "emergency",
-    "voicemail", "register_check_failed",
+    "voicemail", "register_check_failed", "supervision", "warning_and_recording",
 )
 MARK_LABELS = {"warned": "Warned", "ended_by_agent": "Ended by agent", "incident": "Incident"}
 
@@ -159,8 +163,11 @@ def csv_line(values: Sequence[object]) -> str:
     return out.getvalue()
 
 
-def csv_record(row: q.CallRow, tz: tzinfo) -> tuple[object, ...]:
-    """A call as the export's cells, in the order of CSV_COLUMNS (times in local time)."""
+def csv_record(row: q.CallRow, tz: tzinfo, supervision: str = "",
+               warning_and_recording: str = "") -> tuple[object, ...]:
+    """A call as the export's cells, in the order of CSV_COLUMNS (times in local time);
+    supervision is its help and supervision steps in words (usecases.supervision), and
+    warning_and_recording the warning as played, departures, voicemails and recordings."""
     return (
         row.call_sid,
         row.started_at.astimezone(tz).isoformat() if row.started_at else "",
@@ -168,23 +175,33 @@ def csv_record(row: q.CallRow, tz: tzinfo) -> tuple[object, ...]:
         row.from_number or "", _yes(row.withheld), row.customer_ref, row.decision or "",
         row.agent_name, row.status or "", row.duration_seconds or "",
         _yes(row.warned), _yes(row.ended_by_agent), _yes(row.incident),
-        _yes(row.emergency), _yes(row.voicemail), _yes(row.lookup_failed),
+        _yes(row.emergency), _yes(row.voicemail), _yes(row.lookup_failed), supervision,
+        warning_and_recording,
     )
 
 
 def _csv_rows(form: FilterForm) -> Iterator[str]:
     s = shared.services()
     tz = s.settings.tz
+    managers = may_hear_recordings(shared.me().role)  # recordings are for managers only
     yield csv_line(CSV_COLUMNS)
-    chunk: list[str] = []
+    chunk: list[q.CallRow] = []
+
+    def lines(rows: list[q.CallRow]) -> str:
+        sids = [row.call_sid for row in rows]
+        steps = supervision_log(s, sids, tz)  # one query per chunk
+        heard = warning_and_recording_log(s, sids, tz, with_recordings=managers)
+        return "".join(csv_line(csv_record(row, tz, steps.get(row.call_sid, ""),
+                                           heard.get(row.call_sid, ""))) for row in rows)
+
     with s.sessions() as session:
         for row in q.iter_calls(session, form.filter, tz):
-            chunk.append(csv_line(csv_record(row, tz)))
+            chunk.append(row)
             if len(chunk) >= CSV_FLUSH_ROWS:
-                yield "".join(chunk)
+                yield lines(chunk)
                 chunk = []
     if chunk:
-        yield "".join(chunk)
+        yield lines(chunk)
 
 
 def filter_errors_text(errors: Mapping[str, Sequence[str]]) -> str:
@@ -244,6 +261,9 @@ def call_detail(call_sid: str) -> Response:
         story = read_call(session, call_sid)
     if story is None:
         abort(404)
-    return shared.render("workspace/call.html", call=story.call, steps=story.steps,
+    # Issue 14: call recordings are evidence that only managers see and hear.
+    steps = [step for step in story.steps if step.kind != EventKind.CALL_RECORDING
+             or may_hear_recordings(shared.me().role)]
+    return shared.render("workspace/call.html", call=story.call, steps=steps,
                          incidents=story.incidents, names=story.names,
                          recording=safe_link(story.call.recording_url))

@@ -92,20 +92,21 @@ def warning_new() -> Response:
     proposal_id = request.values.get("proposal", "")
     if request.method == "GET":
         values: dict[str, Any] = {"customer_ref": "", "name": "", "categories": [],
-                                  "details": ""}
+                                  "details": "", "postal_address": ""}
         if proposal_id.isdigit():
             found = proposal_values(int(proposal_id))
             values.update(customer_ref=found.get("customer_ref", ""),
                           categories=found.get("categories", []),
                           details=found.get("reason", ""))
         return _warning_form(values, {}, proposal_id)
-    values = {k: request.form.get(k, "").strip() for k in ("customer_ref", "name", "details")}
+    values = {k: request.form.get(k, "").strip()
+              for k in ("customer_ref", "name", "details", "postal_address")}
     values["categories"] = request.form.getlist("categories")
     now = shared.now()
     try:
         notice_id = _notices().produce_warning(
             values["customer_ref"], values["name"], values["categories"], values["details"],
-            shared.me().id, now, shared.today(now))
+            shared.me().id, now, shared.today(now), values["postal_address"])
     except EntryInvalid as refused:
         return _warning_form(values, shared.errors_by_field(refused.errors), proposal_id,
                              status=422)

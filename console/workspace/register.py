@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from callflow.appeals import APPEAL_OUTCOME_LABELS, AppealOutcome, Channel, involvement_problem
+from callflow.evidence import EVIDENCE_FORMS
 from callflow.register import (
     COLUMNS,
     LIFT_COLUMNS,
@@ -31,7 +32,7 @@ from callflow.review_dates import latest_review_on
 from callflow.reviews import OUTCOME_LABELS, ReviewDecision, ReviewOutcome, is_overdue
 from callflow.roles import Capability, may
 from console.auth import roles_required
-from console.workspace import shared, workspace
+from console.workspace import adjustments, shared, workspace
 from console.workspace.queue import close_proposal, proposal_values
 from store import call_queries as q
 from store.models import AuditRecord, RegisterEntry, Staff
@@ -43,6 +44,7 @@ from usecases.appeals import (
     record_appeal,
     who_may_not_decide,
 )
+from usecases.evidence import evidence_of
 from usecases.notices import KIND_TITLES, Notices
 from usecases.register_write import WriteResult
 from usecases.reviews import record_review, reviews_of
@@ -51,6 +53,7 @@ CHANNELS = [(c.value, c.value.capitalize()) for c in Channel]
 REVIEW_HORIZON = timedelta(days=14)  # a review this close is flagged as due
 STATUS_CHOICES = ["current", "active", "upcoming", "lapsed", "lifted", "all"]
 LIVE = ("active", "upcoming")  # "current" in the list's filter
+NO_LETTER = "no letter produced, as the customer is not told in writing"
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,8 @@ def _entry_or_404(session: Session, customer_ref: str) -> RegisterEntry:
 
 def entry_page(customer_ref: str, status: int = 200,
                lift_errors: Mapping[str, list[str]] | None = None, lift_reason: str = "",
-               sent_errors: Mapping[str, list[str]] | None = None) -> Response:
+               sent_errors: Mapping[str, list[str]] | None = None,
+               not_told_reason: str = "") -> Response:
     """One entry's page, with any errors from its lift or notice-sent forms; 404 if unknown."""
     s = shared.services()
     today = shared.today()
@@ -175,8 +179,10 @@ def entry_page(customer_ref: str, status: int = 200,
                               a.reasons, a.decided_at is None and today > a.decide_by)
                    for a in appeals_of(session, entry.id)]
     notices = Notices(s.register, s.settings).for_customer(customer_ref)
+    evidence = evidence_of(s.sessions, customer_ref)
     return shared.render(
         "workspace/entry.html", status=status, entry=entry, fields=fields, audit=audit,
+        evidence=evidence, not_told_reason=not_told_reason,
         state=state, arrangements=arrangements, lifted_by=lifted_by, notices=notices,
         calls=calls_recent, today=today, lift_errors=lift_errors or {},
         lift_reason=lift_reason, sent_errors=sent_errors or {},
@@ -214,6 +220,8 @@ def form_row(form: MultiDict) -> dict[str, str]:
     row["categories"] = "; ".join(form.getlist("categories"))
     row["written_only"] = "yes" if form.get("written_only") else "no"
     row["visits_by_appointment"] = "yes" if form.get("visits_by_appointment") else "no"
+    row["adjustments"] = adjustments.adjustments_cell(form)
+    row["representatives"] = adjustments.representatives_cell(form)
     for name in LIFT_COLUMNS:  # lifting has its own form, with its own checks
         row[name] = ""
     return row
@@ -227,9 +235,11 @@ def form_values(row: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = dict(row)
     values["phone_numbers"] = one_a_line("phone_numbers")
     values["closed_issues"] = one_a_line("closed_issues")
+    values["evidence"] = one_a_line("evidence")
     values["categories"] = [c.strip() for c in row.get("categories", "").split(";") if c.strip()]
     values["written_only"] = row.get("written_only") == "yes"
     values["visits_by_appointment"] = row.get("visits_by_appointment") == "yes"
+    values.update(adjustments.form_values(row))
     return values
 
 
@@ -239,7 +249,9 @@ def _entry_form(values: Mapping[str, Any], errors: Mapping[str, list[str]], edit
     return shared.render("workspace/entry_form.html", status=status, values=values,
                          errors=errors, editing=editing, people=people, managers=managers,
                          voicemail=VOICEMAIL, categories=list(Category), proposal_id=proposal_id,
-                         review_max_months=shared.services().settings.review_max_months)
+                         evidence_help=f"One a line: {EVIDENCE_FORMS}.",
+                         review_max_months=shared.services().settings.review_max_months,
+                         need_choices=adjustments.NEED_CHOICES)
 
 
 def _write_entry(row: Mapping[str, str], actor: Staff, creating: bool) -> WriteResult:
@@ -321,16 +333,22 @@ def entry_edit(customer_ref: str) -> Response:
 def entry_lift(customer_ref: str) -> Response:
     """Lift an entry before its end date, with the reason."""
     reason = request.form.get("reason", "").strip()
+    not_told = request.form.get("not_told_reason", "").strip()
+    s, now = shared.services(), shared.now()
     try:
-        shared.services().register.lift(customer_ref, shared.me().email, reason, shared.now())
+        letter = Notices(s.register, s.settings).lift(
+            customer_ref, shared.me().email, reason, now, shared.today(now), not_told)
     except LookupError:
         abort(404)
     except EntryInvalid as refused:
         return entry_page(customer_ref, 422, lift_errors=shared.errors_by_field(refused.errors),
-                          lift_reason=reason)
+                          lift_reason=reason, not_told_reason=not_told)
     except PermissionError as refused:
         abort(403, str(refused))
-    flash(f"{customer_ref} is lifted; calls from its numbers are routed as normal.", "info")
+    told = ("The letter telling them has been produced: print or send it, then mark it sent."
+            if letter is not None else "No letter was produced: they are not told in writing.")
+    flash(f"{customer_ref} is lifted; calls from its numbers are routed as normal. {told}",
+          "info")
     return redirect(url_for(".entry", customer_ref=customer_ref), code=303)
 
 
@@ -389,15 +407,17 @@ def entry_review(customer_ref: str) -> Response:
     except EntryInvalid as refused:
         found = list(problems) + [e for e in refused.errors if e not in problems]
         return _review_page(fields, values, shared.errors_by_field(found), 422)
+    letter = ("the outcome letter produced" if recorded.letter_id is not None
+              else NO_LETTER)
     if recorded.outcome is ReviewOutcome.VARY:
-        flash("Review recorded and the outcome letter produced. Now change the arrangements: "
+        flash(f"Review recorded and {letter}. Now change the arrangements: "
               "saving them produces the new restriction notice.", "info")
         return redirect(url_for(".entry_edit", customer_ref=customer_ref), code=303)
     if recorded.outcome is ReviewOutcome.LIFT:
-        flash(f"Review recorded: {customer_ref} is lifted and the outcome letter produced.",
+        flash(f"Review recorded: {customer_ref} is lifted and {letter}.",
               "info")
     else:
-        flash("Review recorded and the outcome letter produced. The arrangements are unchanged, "
+        flash(f"Review recorded and {letter}. The arrangements are unchanged, "
               "so no new restriction notice is needed.", "info")
     return redirect(url_for(".entry", customer_ref=customer_ref), code=303)
 
@@ -424,8 +444,10 @@ def entry_appeal(customer_ref: str) -> Response:
                                  errors=shared.errors_by_field(refused.errors))
         except PermissionError as refused:
             abort(403, str(refused))
+        letter = ("An acknowledgement letter has been produced: print or send it."
+                  if recorded.letter_id is not None else f"{NO_LETTER.capitalize()}.")
         flash(f"Appeal recorded; it should be decided by {shared.day(recorded.decide_by)}. "
-              "An acknowledgement letter has been produced: print or send it.", "info")
+              f"{letter}", "info")
         return redirect(url_for(".entry", customer_ref=customer_ref), code=303)
     return shared.render("workspace/appeal.html", fields=fields, values=values,
                          channels=CHANNELS, errors={})
@@ -472,12 +494,13 @@ def entry_appeal_decide(customer_ref: str) -> Response:
     except LookupError:
         flash(f"{customer_ref} has no appeal waiting for a decision.", "info")
         return redirect(url_for(".entry", customer_ref=customer_ref), code=303)
+    letter = ("The outcome letter has been produced." if decided.letter_id is not None
+              else f"{NO_LETTER.capitalize()}.")
     if decided.outcome is AppealOutcome.VARIED:
-        flash("Appeal decided: varied. The outcome letter has been produced. Now change the "
+        flash(f"Appeal decided: varied. {letter} Now change the "
               "arrangements: saving them produces the new restriction notice.", "info")
         return redirect(url_for(".entry_edit", customer_ref=customer_ref), code=303)
     what = ("the restriction is lifted" if decided.outcome is AppealOutcome.QUASHED
             else "the restriction stays as it is")
-    flash(f"Appeal decided: {decided.outcome.value}; {what}. The outcome letter has been "
-          "produced.", "info")
+    flash(f"Appeal decided: {decided.outcome.value}; {what}. {letter}", "info")
     return redirect(url_for(".entry", customer_ref=customer_ref), code=303)

@@ -13,8 +13,11 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from callflow import words
+from callflow.announcement import LEAVE_WORDS, Party, leave_reason
 from callflow.events import EventKind
 from callflow.phone import display
+from callflow.recording import RECORDING_STATUS_WORDS, duration_words, recording_status
+from callflow.supervision import MODE_DOING, SupervisionMode
 from store.call_queries import DECISION_LABELS, TimelineEvent
 
 
@@ -132,6 +135,9 @@ def _status(f: Facts) -> Words:
 
 
 def _ended_by_agent(f: Facts) -> Words:
+    if f.detail.get("by") == "callflow":  # policy 4.6: a call of limited length
+        return Words("Ended at the agreed call length",
+                     f"after {f.detail.get('minutes')} minutes, with the closing statement")
     why, by = _reason_and_note(f)
     return Words(f"Ended by the agent: {why}", by)
 
@@ -150,6 +156,44 @@ def _contact_away(f: Facts) -> Words:
 def _fallback(f: Facts) -> Words:
     error = f.detail.get("error")
     return Words("Fallback route used", f"Twilio error {error}" if error else "")
+
+
+def _supervising(f: Facts) -> Words:
+    """A supervisor joined the call, or switched how they are on it (issue 14)."""
+    mode = f.detail.get("mode", "")
+    doing = MODE_DOING.get(SupervisionMode(mode)) if mode in set(SupervisionMode) else None
+    title = (f"{f.who or 'A supervisor'} joined the call" if f.kind == EventKind.SUPERVISOR_JOINED
+             else f"{f.who or 'A supervisor'} switched how they are on the call")
+    return Words(title, f"now {doing}" if doing else "")
+
+
+def _warning_failed(f: Facts) -> Words:
+    why = f.detail.get("reason")
+    return Words("Warning failed to play",
+                 f"the caller did not hear it; the phone system said: {why}" if why
+                 else "the caller did not hear it")
+
+
+def _left_conference(f: Facts) -> Words:
+    """Who left the call's conference and why (Twilio's ReasonParticipantLeft, issue 14)."""
+    reason = LEAVE_WORDS[leave_reason(str(f.detail.get("reason", "")))]
+    party = str(f.detail.get("party", ""))
+    who = ("The caller" if party == Party.CALLER else
+           (f.who or "The member of staff") if party == Party.STAFF else "Someone else")
+    return Words(f"{who} left the conference call", reason)
+
+
+def _machine(f: Facts) -> Words:
+    return Words(f"{f.who or 'The member of staff'}'s voicemail answered",
+                 "treated as no answer, so the call moved on")
+
+
+def _call_recording(f: Facts) -> Words:
+    status = recording_status(str(f.detail.get("status", "")))
+    title = RECORDING_STATUS_WORDS[status] if status else "Call recording"
+    seconds = f.detail.get("duration")
+    return Words(title, duration_words(seconds) if isinstance(seconds, int) else "",
+                 safe_link(f.detail.get("recording_url")))
 
 
 def _unknown(f: Facts) -> Words:
@@ -181,13 +225,28 @@ WORDING: dict[EventKind, Callable[[Facts], Words]] = {
     EventKind.STATUS: _status,
     EventKind.WARNING: lambda f: Words(f"Warning given by {f.who or 'the agent'}", f.extra),
     EventKind.ENDED_BY_AGENT: _ended_by_agent,
+    EventKind.TIME_WARNING: lambda f: Words(
+        "Time warning played", "the caller heard that the call would end in two minutes"),
     EventKind.WRAP_UP: _wrap_up,
     EventKind.DESIGNATED_CONTACT_AWAY: _contact_away,
     EventKind.FALLBACK_CONTACT_AWAY: _contact_away,
     EventKind.INCIDENT: lambda f: Words("Incident reported", f.extra),
+    EventKind.WARNING_PLAYED: lambda f: Words("Warning played", "the caller heard the warning"),
+    EventKind.WARNING_FAILED: _warning_failed,
+    EventKind.LEFT_CONFERENCE: _left_conference,
+    EventKind.ANSWERING_MACHINE: _machine,
+    EventKind.CALL_RECORDING: _call_recording,
     EventKind.CONFERENCE: lambda f: Words(
         words.label(f.detail.get("event", ""), words.CONFERENCE_LABELS), quiet=True),
     EventKind.FALLBACK: _fallback,
+    EventKind.HELP_REQUESTED: lambda f: Words(f"Help requested by {f.who or 'the agent'}",
+                                              "every available supervisor was alerted"),
+    EventKind.HELP_ANSWERED: lambda f: Words(f"Help answered by {f.who or 'a supervisor'}"),
+    EventKind.SUPERVISOR_JOINED: _supervising,
+    EventKind.SUPERVISION_CHANGED: _supervising,
+    EventKind.SUPERVISOR_LEFT: lambda f: Words(f"{f.who or 'A supervisor'} left the call",
+                                               "" if f.detail.get("answered") else
+                                               "they did not answer"),
 }
 
 

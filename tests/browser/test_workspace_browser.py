@@ -129,6 +129,8 @@ def test_a_manager_creates_an_entry_fixes_a_mistake_prints_the_notice_and_lifts_
     screenshot(page, "entry-error")
     page.fill("#f-ends_on", "2027-06-30")
     page.fill("#f-review_on", "2027-03-31")
+    page.fill("#f-evidence", "written: call notes of 20 to 30 November")  # policy 5.1
+    page.fill("#f-no_warning_reason", "Warned in writing before callflow was in use")
     page.click("#save-entry")
     expect(page).to_have_url(f"{workspace_server.url}/workspace/register/QL-30")
     expect(page.locator(".flash").first).to_contain_text("QL-30 is on the register")

@@ -13,6 +13,7 @@ import pytest
 from callflow.decision import EMERGENCY_OFFER
 from callflow.register import parse_entry
 from config.centre import bank_holidays
+from config.settings import EventSpool
 from simulator.emulator import TwilioEmulator
 from store import twilio_rest as rest_api
 from store.agent_pool import Availability
@@ -38,6 +39,8 @@ ENTRY = {
     "decided_on": "2025-12-15",
     "starts_on": "2026-01-01",
     "ends_on": "2027-12-31",
+    "evidence": "written: call notes of 10 December",
+    "no_warning_reason": "threats to staff",
 }
 CORE_EVENTS = ("received", "lookup", "decision")
 
@@ -557,7 +560,8 @@ def test_with_redis_stopped_the_caller_can_leave_a_message_that_reaches_the_log_
         services, staff, twilio_rest, clock, tmp_path, more_services):
     clock.set(OPEN)
     doomed = EmbeddedRedis(tmp_path / "doomed")
-    call_path = more_services(services.settings, _redis_url=doomed.url)
+    call_path = more_services(services.settings.with_overrides(event_spool=EventSpool.DISK),
+                              _redis_url=doomed.url)
     doomed.close()
     driver = CallDriver(services, twilio_rest, clock, app_services=call_path)
     try:

@@ -33,11 +33,12 @@ CALLER = "+447700900123"
 REGISTER_CSV = (
     "customer_ref,name,phone_numbers,categories,reason,written_only,call_windows,"
     "designated_contact,fallback,visits_by_appointment,closed_issues,staff_notes,"
-    "decided_by,decided_on,starts_on,ends_on,review_on,notice_sent_on\n"
+    "decided_by,decided_on,starts_on,ends_on,review_on,notice_sent_on,evidence,"
+    "no_warning_reason\n"
     "QL-2,Chris Sample,07700 900123,unreasonable_persistence;aggressive_abusive,"
     "Shouted at staff on three calls,no,\"Tue,Thu 10:00-12:00\",supervisor@example.org,"
     "voicemail,yes,CMP-9: Kitchen refit,Prefers mornings,manager@example.org,2026-11-20,"
-    "2026-11-25,2027-05-31,2027-05-01,\n"
+    "2026-11-25,2027-05-31,2027-05-01,,written: call notes,threats to staff\n"
 )
 
 
@@ -122,7 +123,7 @@ def test_the_agent_sees_the_caller_and_the_person_of_interest_flag(client, servi
     assert flag["categories"][0]["label"] == "Unreasonable persistence (3.3)"
     assert flag["arrangements"] == {"call_windows": "Tue,Thu 10:00-12:00",
                                     "designated_contact": "Supervisor", "written_only": False,
-                                    "visits_by_appointment": True}
+                                    "visits_by_appointment": True, "call_limits": ""}
     assert flag["closed_issues"] == [{"reference": "CMP-9", "summary": "Kitchen refit"}]
     assert flag["staff_notes"] == "Prefers mornings"
     # Nothing more personal than the agent needs: no reason text, no other numbers.
@@ -324,6 +325,16 @@ def test_warn_then_end_plays_the_closing_statement_and_logs_who_when_why(client,
     headers = bearer(services, staff["agent"])
     assert client.post(f"/api/calls/{SID}/warning", headers=headers).status_code == 200
     body = {"reason": "aggressive_abusive", "note": "Swearing at me after the warning"}
+    # End call waits until Twilio says the caller heard the warning (issue 14).
+    early = client.post(f"/api/calls/{SID}/end", json=body, headers=headers)
+    assert early.status_code == 409 and early.json == {
+        "error": "the warning is still playing to the caller: end the call once it has finished"}
+    path, query = "/twilio/voice/conference", urlencode({"call": SID})
+    played = {"ConferenceSid": CONFERENCE, "CallSid": SID, "SequenceNumber": "7",
+              "StatusCallbackEvent": "announcement-end", "AccountSid": "AC" + "0" * 32,
+              "AnnounceUrl": f"{BASE}/twilio/voice/announce/warning?{query}"}
+    assert client.post(f"{path}?{query}", data=played, headers={
+        "X-Twilio-Signature": sign(f"{BASE}{path}?{query}", played)}).status_code == 204
     response = client.post(f"/api/calls/{SID}/end", json=body, headers=headers)
     assert response.status_code == 200, response.json
     assert response.json["ended"] is True and response.json["closing_statement"] is True
@@ -337,6 +348,7 @@ def test_warn_then_end_plays_the_closing_statement_and_logs_who_when_why(client,
     [event] = logged(services, "ended_by_agent")
     assert event.detail["reason"] == "aggressive_abusive"
     assert event.detail["note"] == "Swearing at me after the warning"
+    assert event.detail["warning"] == "played"
     assert event.detail["staff_email"] == "alex@example.org" and event.at == NOW
     assert live_call(services.redis, SID)["ended_by_agent"] == "1"
 

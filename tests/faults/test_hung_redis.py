@@ -63,7 +63,7 @@ def start_web(fault_env: dict[str, str], tmp_path: Path) -> tuple[ServiceProcess
 
 def test_every_webhook_is_answered_while_redis_hangs_and_the_events_wait_in_the_spool(
         fault_env, redis_server, tmp_path):
-    web, port = start_web(fault_env, tmp_path)
+    web, port = start_web({**fault_env, "CALLFLOW_EVENT_SPOOL": "disk"}, tmp_path)
     try:
         assert get_json(port, "/healthz") == (200, {"status": "ok"})
         redis_server.freeze()

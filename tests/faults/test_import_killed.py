@@ -16,13 +16,14 @@ from tests.faults.processes import ServiceProcess, service_env, wait_until
 from tests.webhooks.test_voice_endpoints import incoming, post, twiml
 
 HEADER = ("customer_ref,name,phone_numbers,categories,reason,written_only,decided_by,"
-          "decided_on,starts_on,ends_on")
+          "decided_on,starts_on,ends_on,evidence,no_warning_reason")
 NEW_NUMBERS = ["+447700900201", "+447700900202", "+447700900203"]
 
 
 def _row(ref: str, number: str) -> str:
     return (f"{ref},Person {ref},{number},aggressive_abusive,Abuse of staff,yes,"
-            "manager@example.org,2025-12-15,2026-01-01,2027-12-31")
+            "manager@example.org,2025-12-15,2026-01-01,2027-12-31,written: call notes,"
+            "threats to staff")
 
 
 def test_an_import_killed_right_after_its_commit_leaves_every_new_restriction_applied(

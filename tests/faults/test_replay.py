@@ -32,7 +32,7 @@ def outage(tmp_path, database_url, durable_redis, services, staff, more_services
         "CALLFLOW_ENV": "test", "CALLFLOW_VAR_DIR": str(tmp_path / "var-outage"),
         "DATABASE_URL": database_url, "REDIS_URL": durable_redis.url,
         "SECRET_KEY": "test-secret-key", "TWILIO_AUTH_TOKEN": "test-auth-token",
-        "PUBLIC_BASE_URL": "https://callflow.test",
+        "PUBLIC_BASE_URL": "https://callflow.test", "CALLFLOW_EVENT_SPOOL": "disk",
     })
     built = more_services(settings)
     clock.set(OPEN)

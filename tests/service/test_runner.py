@@ -106,6 +106,29 @@ def wait_for(
     raise AssertionError(f"{failure}; its log:\n{log.read_text()[-6000:]}")
 
 
+def start_runner(env: dict[str, str], port: int, cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    """`callflow run` with one web worker, its output appended to log."""
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [callflow_command(), "run", "--port", str(port), "--web-workers", "1"],
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def kill_if_running(runner: subprocess.Popen[bytes], pids: dict[str, int]) -> None:
+    """After a failed test: kill the runner and each child's process group (each leads one)."""
+    if runner.poll() is None:
+        runner.kill()
+        runner.wait()
+        for pid in pids.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+
+
 def alive(pid: int) -> bool:
     """True while the process exists and is not a zombie."""
     if not PROC.exists():
@@ -161,15 +184,7 @@ def test_run_serves_works_and_stops_cleanly_on_ctrl_c(tmp_path, runner_env):
     port = free_port()
     log = tmp_path / "run.log"
     pids: dict[str, int] = {}
-    with log.open("ab") as output:
-        runner = subprocess.Popen(
-            [callflow_command(), "run", "--port", str(port), "--web-workers", "1"],
-            env=env,
-            cwd=tmp_path,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    runner = start_runner(env, port, tmp_path, log)
     try:
         answered = wait_for(lambda: healthz_status(port), START_SECONDS, "no answer", log, runner)
         assert answered == 200
@@ -222,12 +237,7 @@ def test_run_serves_works_and_stops_cleanly_on_ctrl_c(tmp_path, runner_env):
         runner.send_signal(signal.SIGINT)
         assert runner.wait(STOP_SECONDS) == 0, log.read_text()[-6000:]
     finally:
-        if runner.poll() is None:
-            runner.kill()
-            runner.wait()
-            for pid in pids.values():  # each child leads its own process group
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
+        kill_if_running(runner, pids)
 
     wait_for(lambda: not any(alive(pid) for pid in processes), 5, "children left running", log)
     if not env.get("REDIS_URL"):
@@ -257,12 +267,7 @@ def test_run_restarts_a_child_that_dies_and_keeps_serving(tmp_path, runner_env):
     port = free_port()
     log = tmp_path / "run.log"
     pids: dict[str, int] = {}
-    with log.open("ab") as output:
-        runner = subprocess.Popen(
-            [callflow_command(), "run", "--port", str(port), "--web-workers", "1"],
-            env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    runner = start_runner(env, port, tmp_path, log)
     try:
         text = wait_for(lambda: BANNER in log.read_text() and log.read_text(), START_SECONDS,
                         "no banner", log, runner)
@@ -284,9 +289,4 @@ def test_run_restarts_a_child_that_dies_and_keeps_serving(tmp_path, runner_env):
         assert runner.wait(STOP_SECONDS) == 0, log.read_text()[-6000:]
         wait_for(lambda: not alive(fresh), 5, "the restarted worker left running", log)
     finally:
-        if runner.poll() is None:
-            runner.kill()
-            runner.wait()
-            for pid in pids.values():
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
+        kill_if_running(runner, pids)

@@ -22,9 +22,9 @@ HEADER = ("customer_ref,name,phone_numbers,categories,reason,written_only,call_w
           "designated_contact,fallback,visits_by_appointment,closed_issues,staff_notes,"
           "decided_by,decided_on,starts_on,ends_on,review_on,notice_sent_on")
 
-GOOD_CSV = f"""{HEADER},extra_column
-QL-1,Pat Example,07700 900123,aggressive_abusive,Abuse of staff,yes,,,,no,,Letters only,manager@example.org,20/11/2026,2026-11-25,2027-05-31,2027-03-01,2026-11-25,ignored
-QL-2,Chris Sample,07700 900456;0191 496 0456,unreasonable_persistence,Daily calls,no,"Tue,Thu 10:00-12:00; Mon-Fri 14:00-15:30",alex@example.org,voicemail,yes,CMP-9: Kitchen refit,,manager@example.org,2026-11-20,2026-11-25,2027-05-31,2027-05-01,,x
+GOOD_CSV = f"""{HEADER},extra_column,evidence,no_warning_reason
+QL-1,Pat Example,07700 900123,aggressive_abusive,Abuse of staff,yes,,,,no,,Letters only,manager@example.org,20/11/2026,2026-11-25,2027-05-31,2027-03-01,2026-11-25,ignored,written: call notes of 3 November,threats to staff
+QL-2,Chris Sample,07700 900456;0191 496 0456,unreasonable_persistence,Daily calls,no,"Tue,Thu 10:00-12:00; Mon-Fri 14:00-15:30",alex@example.org,voicemail,yes,CMP-9: Kitchen refit,,manager@example.org,2026-11-20,2026-11-25,2027-05-31,2027-05-01,,x,written: letters of 1 and 8 November,warned in writing on QL
 """  # noqa: E501
 
 
@@ -95,9 +95,10 @@ def test_a_file_missing_a_required_column_says_which(services, staff):
 
 
 def test_a_semicolon_separated_excel_file_with_a_byte_order_mark_is_read(services, staff):
-    text = "\ufeff" + HEADER.replace(",", ";") + "\n" + (
+    text = "\ufeff" + HEADER.replace(",", ";") + ";evidence;no_warning_reason\n" + (
         "QL-7;Pat Example;07700 900123;aggressive_abusive;Abuse;YES;;;;no;;;"
-        "manager@example.org;20/11/2026;25/11/2026;31/05/2027;01/05/2027;\n"
+        "manager@example.org;20/11/2026;25/11/2026;31/05/2027;01/05/2027;;"
+        "written: call notes;threats to staff\n"
     )
     assert do_import(services, text).created == 1
     assert services.lookup.lookup("+447700900123", TODAY).restriction.written_only

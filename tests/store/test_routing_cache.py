@@ -20,6 +20,8 @@ def entry(ref="QL-1", number="07700 900123"):
         "categories": "aggressive_abusive", "reason": "Abuse of staff", "written_only": "yes",
         "decided_by": "manager@example.org", "decided_on": "2026-11-20",
         "starts_on": "2026-11-25", "ends_on": "2027-05-31",
+        "evidence": "written: letter of 3 November about calls to staff",
+        "no_warning_reason": "threats of violence to staff (policy 4.3)",
     })
     assert not errors
     return fields
@@ -103,9 +105,9 @@ def test_an_import_whose_rebuild_fails_leaves_the_cache_incomplete_not_stale(bui
 
     monkeypatch.setattr(built.register.cache, "rebuild", broken)
     csv_text = ("customer_ref,name,phone_numbers,categories,reason,written_only,decided_by,"
-                "decided_on,starts_on,ends_on\n"
+                "decided_on,starts_on,ends_on,evidence,no_warning_reason\n"
                 "QL-2,Pat Two,07700 900456,aggressive_abusive,Abuse,yes,manager@example.org,"
-                "2026-11-20,2026-11-25,2027-05-31\n")
+                "2026-11-20,2026-11-25,2027-05-31,written: call notes,threats to staff\n")
     import_register(io.StringIO(csv_text), built.register, "import:test", NOW, TODAY)
     assert built.routing_cache.version() is None
     assert source(built, "+447700900456") == ("database", True)

@@ -21,6 +21,8 @@ def base_row(**changes):
         "categories": "aggressive_abusive", "reason": "Abuse of staff", "written_only": "yes",
         "decided_by": "manager@example.org", "decided_on": "2026-11-20",
         "starts_on": "2026-11-25", "ends_on": "2027-05-31", "review_on": "2027-03-01",
+        "evidence": "written: letter of 3 November about calls to staff",
+        "no_warning_reason": "threats of violence to staff (policy 4.3)",
     }
     row.update(changes)
     return row

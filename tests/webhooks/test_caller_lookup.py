@@ -24,6 +24,7 @@ def entry(services, staff, clock):
         "categories": "aggressive_abusive", "reason": "Abuse of staff",
         "decided_by": "manager@example.org", "decided_on": "2025-12-15",
         "starts_on": "2026-01-01", "ends_on": "2027-12-31", "written_only": "yes",
+        "evidence": "written: call notes", "no_warning_reason": "threats to staff",
     })
     assert not errors, errors
     saved = services.register.save(fields, "manager@example.org", clock.now, TODAY)

@@ -12,6 +12,7 @@ from callflow.call_state import CallState
 from callflow.decision import EMERGENCY_OFFER
 from callflow.effects import CallerLeft
 from callflow.register import parse_entry
+from config.settings import EventSpool
 from service.app import create_app
 from store.call_events import STREAM_KEY, Batch
 from store.live_call import read_live
@@ -137,7 +138,8 @@ def test_with_redis_down_a_caller_is_never_left_waiting_and_events_are_spooled(
         tmp_path, settings, services, clock, more_services, monkeypatch):
 
     down = more_services(settings.with_overrides(redis_url="redis://127.0.0.1:1/0",
-                                                 var_dir=tmp_path / "v"))
+                                                 var_dir=tmp_path / "v",
+                                                 event_spool=EventSpool.DISK))
     sent = round_trips(down, monkeypatch)
     root = twiml(post(create_app(services=down).test_client(), "/twilio/voice/incoming",
                       incoming("+447700900555")))
@@ -150,7 +152,8 @@ def test_with_redis_down_a_caller_is_never_left_waiting_and_events_are_spooled(
 def test_with_redis_down_the_spool_says_the_caller_was_offered_voicemail_so_its_replay_rings_nobody(
         tmp_path, settings, services, clock, more_services, number):
     down = more_services(settings.with_overrides(redis_url="redis://127.0.0.1:1/0",
-                                                 var_dir=tmp_path / "v"))
+                                                 var_dir=tmp_path / "v",
+                                                 event_spool=EventSpool.DISK))
     post(create_app(services=down).test_client(), "/twilio/voice/incoming", incoming(number))
     (spool,) = (tmp_path / "v" / "spool").glob("*.jsonl")
     lines = spool.read_text().splitlines()
@@ -194,6 +197,7 @@ def restrict_written_only(services, clock, staff) -> int:
         "categories": "aggressive_abusive", "reason": "Abuse of staff",
         "decided_by": "manager@example.org", "decided_on": "2025-12-15",
         "starts_on": "2026-01-01", "ends_on": "2027-12-31", "written_only": "yes",
+        "evidence": "written: call notes", "no_warning_reason": "threats to staff",
     })
     assert not errors, errors
     today = clock.now.astimezone(services.settings.tz).date()
@@ -291,7 +295,9 @@ def restrict(services, clock, **arrangements: str) -> int:
         "customer_ref": "QL-2", "name": "Pat Example", "phone_numbers": "07700 900123",
         "categories": "aggressive_abusive", "reason": "Abuse of staff",
         "decided_by": "manager@example.org", "decided_on": "2025-12-15",
-        "starts_on": "2026-01-01", "ends_on": "2027-12-31", **arrangements,
+        "starts_on": "2026-01-01", "ends_on": "2027-12-31",
+        "evidence": "written: call notes", "no_warning_reason": "threats to staff",
+        **arrangements,
     })
     assert not errors, errors
     today = clock.now.astimezone(services.settings.tz).date()

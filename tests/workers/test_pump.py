@@ -97,7 +97,8 @@ def test_events_a_crashed_worker_took_are_claimed_and_recorded(worker_services, 
 
 def test_spooled_events_reach_the_call_log_once_redis_is_back(worker_services):
     s = worker_services
-    s.event_sink.spool(batch(event("received", "received", **{"from": None, "withheld": True})))
+    s.event_sink.spool_to_disk(batch(event("received", "received",
+                                          **{"from": None, "withheld": True})))
     spool = s.settings.var_dir / "spool"
     assert list(spool.glob("*.jsonl"))
     assert pump.pump_events() == 1

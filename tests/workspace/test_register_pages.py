@@ -22,6 +22,7 @@ FORM = {
     "fallback": "voicemail", "closed_issues": "CMP-9: Kitchen refit",
     "decided_by": "manager@example.org", "decided_on": "2026-12-01", "starts_on": "2026-12-01",
     "ends_on": "2027-06-01", "review_on": "2027-03-01",
+    "evidence": "written: letters of 1 and 8 November", "no_warning_reason": "threats to staff",
 }
 
 

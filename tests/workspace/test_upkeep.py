@@ -126,9 +126,12 @@ def test_retention_deletes_old_calls_and_anonymises_old_lapsed_entries_once(work
 
     clock.set(datetime(2026, 12, 2, 2, 45, tzinfo=UTC))
     report = run_job(s, "retention_job")
-    assert report == {"calls": 1, "events": 1, "entries": 1, "notices": 1, "dead_letters": 1}
+    no_recordings = {"recordings_deleted": 0, "recordings_already_gone": 0,
+                     "recordings_kept_for_now": 0}
+    assert report == {"calls": 1, "events": 1, "entries": 1, "notices": 1, "dead_letters": 1,
+                      **no_recordings}
     assert run_job(s, "retention_job") == {"calls": 0, "events": 0, "entries": 0, "notices": 0,
-                                           "dead_letters": 0}
+                                           "dead_letters": 0, **no_recordings}
 
     with s.sessions() as session:
         assert session.scalars(select(Call.call_sid)).all() == [kept_call]
@@ -159,4 +162,5 @@ def test_the_upkeep_jobs_are_scheduled_nightly_for_rq_cron(services):
         "workers.upkeep.record_lapses_job": "15 2 * * *",
         "workers.upkeep.review_digest_job": "30 2 * * *",
         "workers.upkeep.retention_job": "45 2 * * *",
+        "workers.upkeep.triage_catch_up_job": "*/15 * * * *",
     }

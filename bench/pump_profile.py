@@ -1,0 +1,95 @@
+"""Where the pump's time goes: cProfile of one `pump_events()` over a stream of real webhooks.
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test .venv/bin/python -m bench.pump_profile
+
+Sends --calls incoming calls and their final status callbacks through the app in-process (signed,
+Twilio's full parameter set), so the stream holds what the webhooks really write, then profiles
+the pump moving it into the call log of a fresh PostgreSQL schema (dropped afterwards), with a
+redis-server of its own on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.incoming_calls import ACCOUNT_SID, BASE_URL, TOKEN, Database, call_params
+from bench.pipeline import RedisServer, environment
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Fill the stream, profile the pump, print CPU per call and the top functions."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=500)
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    args = parser.parse_args(argv)
+    if not args.database_url.startswith("postgresql"):
+        parser.error("--database-url (or DATABASE_URL): a PostgreSQL URL")
+
+    from twilio.request_validator import RequestValidator
+
+    from config.settings import load_settings
+    from service.app import create_app
+    from store import migrate
+    from store.call_events import STREAM_KEY
+    from store.db import make_engine
+    from usecases.bootstrap import Services
+    from workers import pump
+    from workers.context import use_services
+
+    work = Path(tempfile.mkdtemp(prefix="callflow-pump-"))
+    (work / "redis").mkdir()
+    database = Database(args.database_url, work)
+    redis_server = RedisServer(work / "redis")
+    try:
+        engine = make_engine(database.url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        services = Services(load_settings(environment(database.url, redis_server.url,
+                                                      work / "var", 9)))
+        use_services(services)
+        client = create_app(services=services).test_client()
+        validator = RequestValidator(TOKEN)
+
+        def post(path: str, params: dict[str, str]) -> int:
+            signature = validator.compute_signature(BASE_URL + path, params)
+            return client.post(path, data=params, base_url=BASE_URL,
+                               headers={"X-Twilio-Signature": signature}).status_code
+
+        for i in range(args.calls):
+            sid = f"CA{i:032x}"
+            assert post("/twilio/voice/incoming", call_params(sid, f"+44770090{i:04d}")) == 200
+            assert post("/twilio/voice/status", {
+                "AccountSid": ACCOUNT_SID, "CallSid": sid, "CallStatus": "completed",
+                "CallDuration": "42", "SequenceNumber": "3"}) == 204
+        entries = services.worker_redis.xlen(STREAM_KEY)
+        profile = cProfile.Profile()
+        cpu, wall = time.process_time(), time.perf_counter()
+        profile.enable()
+        events = pump.pump_events()
+        profile.disable()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        print(f"{entries} stream entries, {events} events from {args.calls} calls: "
+              f"{wall:.2f} s wall, {cpu:.2f} s CPU, {cpu / args.calls * 1000:.1f} ms CPU a call "
+              f"(under cProfile)")
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(args.top)
+        print(out.getvalue())
+        use_services(None)
+        services.close()
+        return 0
+    finally:
+        redis_server.stop()
+        database.drop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""How long does `callflow register import` take for a large file? (goal: 1,000,000 rows in 60 s)
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \\
+        .venv/bin/python -m bench.register_import --rows 1000000
+
+Writes a CSV in the housing system's columns (one entry a row, one number each, every number in
+Ofcom's drama ranges), then times the real command line, `python -m service.cli register import
+FILE`, against a fresh PostgreSQL schema (dropped afterwards) and a redis-server of its own on a
+free loopback port: parsing, the core's checks of every entry, the one transaction with its audit
+records, and the routing cache brought in step after the commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from bench.incoming_calls import ROOT, Database, number_at
+from bench.pipeline import RedisServer
+
+GOAL_SECONDS = 60.0
+HEADER = ("customer_ref", "name", "phone_numbers", "categories", "reason", "written_only",
+          "decided_by", "decided_on", "starts_on", "ends_on", "evidence", "no_warning_reason")
+MANAGER = "manager@bench.example"
+
+
+def write_csv(path: Path, rows: int, today: date) -> None:
+    """rows entries, each with its own number: written only, decided and started today."""
+    ends = (today + timedelta(days=180)).isoformat()
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(HEADER)
+        for i in range(rows):
+            writer.writerow((f"QL-{i:07d}", f"Person {i}", number_at(i), "aggressive_abusive",
+                             "Abuse of staff", "yes", MANAGER, today.isoformat(),
+                             today.isoformat(), ends, "written: call notes", "threats to staff"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the file, time the import, print the figure; exit 1 if it misses the goal."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    args = parser.parse_args(argv)
+    if not args.database_url.startswith("postgresql"):
+        parser.error("--database-url (or DATABASE_URL): a PostgreSQL URL")
+
+    from config.settings import load_settings
+    from store import migrate
+    from store.db import make_engine, transaction
+    from usecases.bootstrap import Services
+    from usecases.staff import add_staff
+
+    work = Path(tempfile.mkdtemp(prefix="callflow-import-"))
+    (work / "redis").mkdir()
+    database = Database(args.database_url, work)
+    redis_server = RedisServer(work / "redis")
+    try:
+        engine = make_engine(database.url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith("CALLFLOW_") and key not in ("DATABASE_URL", "REDIS_URL")}
+        env.update({"CALLFLOW_ENV": "test", "CALLFLOW_VAR_DIR": str(work / "var"),
+                    "DATABASE_URL": database.url, "REDIS_URL": redis_server.url,
+                    "SECRET_KEY": "bench", "TWILIO_AUTH_TOKEN": "bench",
+                    "PUBLIC_BASE_URL": "https://callflow.bench", "PYTHONPATH": str(ROOT)})
+        services = Services(load_settings(env))
+        now = datetime.now(UTC)
+        with transaction(services.sessions) as session:
+            add_staff(session, email=MANAGER, name="Manager", role="manager", now=now)
+        services.close()
+        path = work / "register.csv"
+        started = time.perf_counter()
+        write_csv(path, args.rows, now.date())
+        print(f"wrote {args.rows:,} rows in {time.perf_counter() - started:.1f} s "
+              f"({path.stat().st_size / 1e6:.0f} MB)", file=sys.stderr)
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "service.cli", "register", "import",
+                               str(path), "--by", "bench"], env=env, cwd=ROOT,
+                              capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            print(done.stderr[-3000:], file=sys.stderr)
+            return 2
+        print(done.stdout.strip())
+        print(f"register import of {args.rows:,} rows: {seconds:.1f} s "
+              f"({args.rows / seconds:,.0f} rows/s); goal {GOAL_SECONDS:g} s for 1,000,000: "
+              f"{'met' if seconds * 1_000_000 / args.rows <= GOAL_SECONDS else 'missed'}"
+              f"{'' if args.rows == 1_000_000 else ' (scaled linearly)'}")
+        return 0 if seconds * 1_000_000 / args.rows <= GOAL_SECONDS else 1
+    finally:
+        redis_server.stop()
+        database.drop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
