@@ -489,10 +489,13 @@ def keeps_up(phase: dict) -> bool:
             and not phase["errors"] and not growing)
 
 
-def dial_phase(samples: int, services, agent_ids: list[int], stub: TwilioStub,
+def dial_phase(samples: int, services, agent_ids: list[int], token: str, stub: TwilioStub,
                port: int) -> dict:
-    """Agent available -> waiting caller dialled: every agent away, a caller waiting, then one
-    agent available; the time until Twilio is asked to ring that agent."""
+    """Agent available -> waiting caller dialled: every agent away, a caller waiting, then the
+    first agent's console PUT /api/me/availability (with its API token); the time from sending
+    it until Twilio is asked to ring that agent."""
+    import http.client
+
     from store.agent_pool import AgentPool, Availability
 
     pool = AgentPool(services.worker_redis)
@@ -504,11 +507,17 @@ def dial_phase(samples: int, services, agent_ids: list[int], stub: TwilioStub,
         status = post_signed(port, INCOMING_PATH, call_params(sid, f"+44770091{n:04d}"))
         assert status == 200, status
         time.sleep(1.0)  # the pump has taken the call; its dispatch found nobody and waits
-        agent = agent_ids[n % len(agent_ids)]
-        identity = f"client:bench-agent-{agent_ids.index(agent)}"
+        identity = "client:bench-agent-0"  # the token's holder, agent_ids[0]
         before = len(stub.requests)
         became = time.time()
-        pool.set_availability(agent, Availability.AVAILABLE, became)
+        connection = http.client.HTTPConnection(HOST, port, timeout=10)
+        connection.request("PUT", "/api/me/availability", body=b'{"availability": "available"}',
+                           headers={"Authorization": f"Bearer {token}",
+                                    "Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        assert response.status == 200, response.status
         deadline = time.time() + 15
         rung = None
         while time.time() < deadline and rung is None:
@@ -593,7 +602,7 @@ def run(args) -> dict:
         _wait_for_web(web, probe)
         for n in range(args.pumps):
             processes.append(Part("pump", env, work / "logs", n))
-        worker_module = "bench.simple_worker" if args.no_fork else "service.cli_run"
+        worker_module = "bench.simple_worker" if args.fork else "service.cli_run"
         for n in range(args.workers):
             processes.append(Part("worker", env, work / "logs", n, worker_module))
         processes.append(Part("scheduler", env, work / "logs", 0))
@@ -613,7 +622,7 @@ def run(args) -> dict:
         result = {
             "database": database.describe(), "web_workers": args.web_workers,
             "pumps": args.pumps, "workers": args.workers, "agents": args.agents,
-            "worker_forks_per_job": not args.no_fork,
+            "worker_forks_per_job": args.fork,
             "hold_seconds": args.hold, "phases": phases,
             "sustained_calls_per_second": sustained, "lag_grows_at": grows_at,
             "agents_answered": stub.answered, "agent_answers_failed": stub.failed_answers,
@@ -621,7 +630,7 @@ def run(args) -> dict:
         if args.dial_samples:
             print("agent available -> caller dialled ...", file=sys.stderr)
             result["available_to_dialled"] = dial_phase(args.dial_samples, services, agent_ids,
-                                                        stub, web.port)
+                                                        token, stub, web.port)
         if args.warning_samples:
             print("warning click -> announce ...", file=sys.stderr)
             result["warning_to_announce"] = warning_phase(args.warning_samples, services,
@@ -704,8 +713,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pumps", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--agents", type=int, default=40)
-    parser.add_argument("--no-fork", action="store_true",
-                        help="rq workers without a fork per job (bench/simple_worker.py)")
+    parser.add_argument("--fork", action="store_true",
+                        help="rq workers that fork per job, as before (bench/simple_worker.py)")
     parser.add_argument("--dial-samples", type=int, default=20)
     parser.add_argument("--warning-samples", type=int, default=50)
     parser.add_argument("--database-url", default="")

@@ -5,7 +5,10 @@
 Sends --calls incoming calls and their final status callbacks through the app in-process (signed,
 Twilio's full parameter set), so the stream holds what the webhooks really write, then profiles
 the pump moving it into the call log of a fresh PostgreSQL schema (dropped afterwards), with a
-redis-server of its own on a free loopback port.
+redis-server of its own on a free loopback port. With --worker, then the service's rq worker
+(`service.background.PatientWorker`, in this process, burst mode) running the jobs the pump
+enqueued (no agent is available and Twilio's API is not reachable: the jobs' own work is small,
+so this is mostly rq's cost per job).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--worker", action="store_true",
+                        help="profile the rq worker over the enqueued jobs too")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     args = parser.parse_args(argv)
     if not args.database_url.startswith("postgresql"):
@@ -83,12 +88,38 @@ def main(argv: list[str] | None = None) -> int:
         out = io.StringIO()
         pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(args.top)
         print(out.getvalue())
+        if args.worker:
+            _profile_worker(services, args.calls, args.top)
         use_services(None)
         services.close()
         return 0
     finally:
         redis_server.stop()
         database.drop()
+
+
+def _profile_worker(services, calls: int, top: int) -> None:
+    """cProfile of the service's worker running, in burst mode, what the pump enqueued."""
+    from rq import Queue
+
+    from service.background import PatientWorker
+    from store.redis_client import Outage
+    from usecases.bootstrap import QUEUE_NAME
+
+    jobs = Queue(QUEUE_NAME, connection=services.worker_redis).count
+    worker = PatientWorker([QUEUE_NAME], connection=services.worker_redis,
+                           outage=Outage("profiled worker"))
+    profile = cProfile.Profile()
+    cpu, wall = time.process_time(), time.perf_counter()
+    profile.enable()
+    worker.work(burst=True)
+    profile.disable()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    print(f"worker: {jobs} jobs from {calls} calls: {wall:.2f} s wall, {cpu:.2f} s CPU, "
+          f"{cpu / max(jobs, 1) * 1000:.1f} ms CPU a job (under cProfile)")
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(top)
+    print(out.getvalue())
 
 
 if __name__ == "__main__":

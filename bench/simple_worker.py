@@ -1,11 +1,14 @@
-"""`callflow worker` without a fork per job, for the pipeline benchmark's comparison only.
+"""`callflow worker` as it was before issue 15's fix, forking a work horse per job: the pipeline
+benchmark's comparison only (`bench.pipeline --fork`).
 
-rq's Worker forks a work horse for every job, and each horse opens its own database and Redis
-connections (`workers.context` builds them on first use, in the horse). rq's SimpleWorker runs
-the job in the worker process itself, so the connections last. This is the service's own
-PatientWorker loop (service/background.py) with SimpleWorker's execution:
+The service's own worker (service/background.py) now runs each job in its own process, keeping
+its database and Redis connections from one job to the next. rq's Worker forks a work horse for
+every job instead, and each horse opens its own connections (`workers.context` builds them on
+first use, in the horse). This is the service's PatientWorker loop with Worker's execution:
 
     python -m bench.simple_worker          # with the service's environment, as `callflow worker`
+
+(The module kept its name from when the comparison ran the other way round.)
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import threading
 
 import redis
-from rq import SimpleWorker
+from rq import Worker
 
 from service.background import PatientWorker, _stop_on_signals
 from service.cli_context import command_services
@@ -21,20 +24,20 @@ from store.redis_client import Outage, wait_for_redis
 from usecases.bootstrap import QUEUE_NAME
 
 
-class PatientSimpleWorker(PatientWorker, SimpleWorker):
-    """PatientWorker's handling of a Redis outage; each job run in this process."""
+class ForkingPatientWorker(Worker, PatientWorker):
+    """PatientWorker's handling of a Redis outage; each job run in a forked work horse."""
 
 
 def main() -> None:
     """Work the callflow queue until Ctrl-C or SIGTERM, as service.background.run_worker."""
     client = command_services().worker_redis
-    outage = Outage("callflow worker (no fork)")
+    outage = Outage("callflow worker (a fork per job)")
     stop = threading.Event()
     while True:
         _stop_on_signals(stop)
         if not wait_for_redis(client, outage, stop):
             return
-        worker = PatientSimpleWorker([QUEUE_NAME], connection=client, outage=outage)
+        worker = ForkingPatientWorker([QUEUE_NAME], connection=client, outage=outage)
         try:
             worker.work()
         except (redis.RedisError, OSError) as error:

@@ -41,6 +41,7 @@ from store.models import RegisterEntry, Staff
 from store.register import RegisterStore
 from store.twilio_rest import TwilioRefused, TwilioUnavailable
 from store.voice_urls import voice_url
+from store.waiting_callers import WaitingCallers
 from usecases import call_reports, end_call
 from usecases.adjustments import screen_pop
 from usecases.bootstrap import Services, services_of
@@ -378,6 +379,9 @@ def set_availability() -> Response:
         until = f" at {recovery['until_text']}" if recovery else " soon"
         raise ApiError(409, f"you are taking time to recover after an abusive call; you can "
                             f"take calls again{until}")
+    if choice == Availability.AVAILABLE.value:
+        # The longest-waiting caller is rung for them now, not at the caller's next retry.
+        WaitingCallers(s.redis).request_offer(s.queue, staff.id)
     return jsonify(_me(staff))
 
 

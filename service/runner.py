@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import unquote_plus
 
 from sqlalchemy.engine import make_url
 
@@ -28,6 +29,9 @@ WEB_GRACEFUL_SECONDS = 8
 # A child that dies is started again, unless it died this often within the window.
 RESTART_LIMIT = 5
 RESTART_WINDOW_SECONDS = 60.0
+# What stands in for a password in REDIS_URL when the banner shows it.
+MASK = "***"
+SECRET_QUERY_FIELDS = frozenset({"password", "sentinel_password"})
 # The banner waits for the web to answer and then for the children's start-up chatter to pass,
 # so it is the last thing a person sees rather than lost among their log lines.
 QUIET_SECONDS = 1.5
@@ -100,6 +104,26 @@ def answers(base_url: str) -> bool:
         connection.close()
 
 
+def masked_redis_url(url: str) -> str:
+    """REDIS_URL as shown to a person: any password (in the user part, or as a password or
+    sentinel_password query value) replaced by ***, everything else as given."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    rest, question, query = rest.partition("?")
+    location, slash, path = rest.partition("/")
+    userinfo, at, hosts = location.rpartition("@")
+    if at and ":" in userinfo:
+        userinfo = userinfo.partition(":")[0] + ":" + MASK
+    fields = []
+    for field in query.split("&") if question else []:
+        name, equals, _value = field.partition("=")
+        secret = equals and unquote_plus(name).lower() in SECRET_QUERY_FIELDS
+        fields.append(f"{name}={MASK}" if secret else field)
+    return (f"{scheme}://{userinfo}{at}{hosts}{slash}{path}"
+            + (question + "&".join(fields) if question else ""))
+
+
 def banner(settings: Settings, base_url: str, redis_url: str, seeded: bool) -> str:
     """Where to look once everything is up."""
     database = make_url(settings.database_url)
@@ -118,7 +142,8 @@ def banner(settings: Settings, base_url: str, redis_url: str, seeded: bool) -> s
     lines += [f"                {email} ({role})" for email, _name, role, *_ in DEMO_STAFF]
     lines += [
         f"  database    {where or database.render_as_string(hide_password=True)}",
-        f"  redis       {'embedded, ' if settings.embedded_redis else ''}{redis_url}",
+        f"  redis       {'embedded, ' if settings.embedded_redis else ''}"
+        f"{masked_redis_url(redis_url)}",
         f"  data dir    {settings.var_dir}",
         "  logs        this terminal (web access log, pump, worker, scheduler)",
         f"  open        {settings.opening_hours} (to try calls at any hour: "

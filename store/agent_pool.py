@@ -15,6 +15,8 @@ WRAP_UP_KEY = "callflow:agents:wrap-up"
 # Set while an agent recovers after an abusive call, expiring when their recovery ends.
 RECOVERY_KEY = "callflow:agents:recovering:{staff_id}"
 RECOVERING_KEY = "callflow:agents:recovering"  # the set of who may be recovering
+# Which agent a waiting pool caller was given to (store/waiting_callers.py), until released.
+GIVEN_KEY = "callflow:waiting:given:{call_sid}"
 
 
 class Availability(StrEnum):
@@ -51,10 +53,12 @@ redis.call('HSET', KEYS[3], popped[1], ARGV[1])
 return popped[1]
 """
 
-# Free an agent after a call, unless they have moved on to another call or chose to be away.
+# Free an agent after a call, unless they have moved on to another call or chose to be away;
+# a pool caller they were given (KEYS[6], store/waiting_callers.py) may be given to another.
 _RELEASE = _BECOME_AVAILABLE + """
 if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[3], ARGV[1])
+if redis.call('GET', KEYS[6]) == ARGV[1] then redis.call('DEL', KEYS[6]) end
 if redis.call('HGET', KEYS[2], ARGV[1]) == 'busy' then become_available(ARGV[1], ARGV[3]) end
 return 1
 """
@@ -245,7 +249,11 @@ class AgentPool:
         return Availability(value.decode()) if value else Availability.AWAY
 
     def claim_longest_idle(self, call_sid: str) -> int | None:
-        """Take the longest-idle available agent for a call, marking them busy."""
+        """Take the longest-idle available agent for a call, marking them busy.
+
+        The call path uses WaitingCallers.claim_agent (store/waiting_callers.py), which also
+        queues the caller when nobody is free and marks whom they were given to.
+        """
         staff_id = self.client.eval(_CLAIM, 3, IDLE_KEY, STATE_KEY, CURRENT_CALL_KEY, call_sid)
         return int(staff_id) if staff_id else None
 
@@ -278,7 +286,8 @@ class AgentPool:
 
     def release(self, staff_id: int, call_sid: str, now: float | None = None) -> bool:
         """Free an agent from this call; False if they were not on it."""
-        return bool(self.client.eval(_RELEASE, 5, *self._keys_for(staff_id), staff_id, call_sid,
+        return bool(self.client.eval(_RELEASE, 6, *self._keys_for(staff_id),
+                                     GIVEN_KEY.format(call_sid=call_sid), staff_id, call_sid,
                                      now or time.time()))
 
     def current_call(self, staff_id: int) -> str | None:

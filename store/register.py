@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from callflow import words
@@ -148,6 +148,58 @@ def diff(before: EntryFields | None, after: EntryFields | None) -> dict[str, lis
     }
 
 
+# What restriction_of reads, for queries that need no whole entry.
+_ROUTING_COLUMNS = (
+    RegisterEntry.id, RegisterEntry.starts_on, RegisterEntry.ends_on, RegisterEntry.written_only,
+    RegisterEntry.call_windows, RegisterEntry.designated_contact_id,
+    RegisterEntry.fallback_contact_id, RegisterEntry.max_calls, RegisterEntry.max_calls_per,
+    RegisterEntry.max_call_minutes,
+)
+
+
+def entry_columns(fields: EntryFields, staff: dict[str, Staff], now: datetime) -> dict[str, object]:
+    """The register_entries columns of a new entry from checked fields (as _apply sets them)."""
+    limits = fields.call_limits
+    designated = staff.get(fields.designated_contact)
+    fallback = staff.get(fields.fallback) if fields.fallback != VOICEMAIL else None
+    return {
+        "customer_ref": fields.customer_ref,
+        "name": fields.name,
+        "categories": [c.value for c in fields.categories],
+        "reason": fields.reason,
+        "written_only": fields.written_only,
+        "call_windows": fields.call_windows,
+        "designated_contact_id": designated.id if designated else None,
+        "fallback_voicemail": fields.fallback == VOICEMAIL,
+        "fallback_contact_id": fallback.id if fallback else None,
+        "visits_by_appointment": fields.visits_by_appointment,
+        "max_calls": limits.max_calls,
+        "max_calls_per": limits.per.value if limits.max_calls is not None else None,
+        "max_call_minutes": limits.max_minutes,
+        "adjustments": [{"need": a.need.value, "detail": a.detail} for a in fields.adjustments],
+        "written_only_exception": fields.written_only_exception,
+        "representatives": [
+            {"name": r.name, "relationship": r.relationship,
+             "phone_numbers": list(r.phone_numbers), "covered": r.covered}
+            for r in fields.representatives],
+        "closed_issues": [{"reference": i.reference, "summary": i.summary}
+                          for i in fields.closed_issues],
+        "staff_notes": fields.staff_notes,
+        "postal_address": fields.postal_address,
+        "evidence": [{"kind": e.kind.value, "reference": e.reference} for e in fields.evidence],
+        "no_warning_reason": fields.no_warning_reason,
+        "not_told_reason": fields.not_told_reason,
+        "decided_by_id": staff[fields.decided_by].id,
+        "decided_on": fields.decided_on,
+        "starts_on": fields.starts_on,
+        "ends_on": fields.ends_on,
+        "review_on": fields.review_on,
+        "notice_sent_on": fields.notice_sent_on,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 class RegisterStore:
     """Reads and writes register entries inside the caller's transaction."""
 
@@ -156,6 +208,7 @@ class RegisterStore:
         # The latest a review may fall after an entry starts or was last reviewed (a setting).
         self.max_review_months = max_review_months
         self._last_reviews: dict[str, date] | None = None
+        self._custom_plans = False
 
     def last_reviewed_on(self, customer_ref: str) -> date | None:
         """The day of the entry's latest recorded review, or None (read once per store)."""
@@ -217,6 +270,12 @@ class RegisterStore:
         """The entries for these customer references that exist, by reference."""
         wanted = sorted(set(customer_refs))
         found: dict[str, RegisterEntry] = {}
+        if not self._custom_plans and self.session.get_bind().dialect.name == "postgresql":
+            # psycopg prepares a query run five times, and PostgreSQL may then keep one generic
+            # plan made while this transaction's table was still empty (a sequential scan), for
+            # every chunk of a large import. Plan each lookup afresh, in this transaction only.
+            self.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+            self._custom_plans = True
         for start in range(0, len(wanted), _REFS_PER_QUERY):
             found.update(
                 (entry.customer_ref, entry)
@@ -282,6 +341,49 @@ class RegisterStore:
             changes = {**changes, **lifted}
         action = "created" if before is None else "updated"
         return SaveResult(action, entry.id, changes, entry.customer_ref)
+
+    def create_many(
+        self,
+        many: Iterable[EntryFields],
+        actor: str,
+        now: datetime,
+        staff: dict[str, Staff],
+    ) -> list[SaveResult]:
+        """Create new entries from fields already checked (validate), none of them lifted, with
+        their numbers and audit records: a few multi-row statements for the whole batch."""
+        batch = list(many)
+        if not batch:
+            return []
+        self.session.flush()
+        rows = [entry_columns(fields, staff, now) for fields in batch]
+        if self.session.get_bind().dialect.name == "postgresql":
+            # Ids drawn first, so that the rows go as one pipelined executemany: a multi-row
+            # INSERT ... RETURNING is a long new query text for psycopg to parse every time.
+            for row, entry_id in zip(rows, self.session.scalars(
+                    select(func.nextval(func.pg_get_serial_sequence("register_entries", "id")))
+                    .select_from(func.generate_series(1, len(rows)))), strict=True):
+                row["id"] = entry_id
+            self.session.execute(insert(RegisterEntry), rows)
+            ids = {row["customer_ref"]: row["id"] for row in rows}
+        else:
+            ids = dict(self.session.execute(
+                insert(RegisterEntry).returning(RegisterEntry.customer_ref, RegisterEntry.id),
+                rows).all())
+        phones = [{"entry_id": ids[f.customer_ref], "number": number, "position": position}
+                  for f in batch for position, number in enumerate(f.phone_numbers)]
+        if phones:
+            self.session.execute(insert(EntryPhone), phones)
+        representatives = [
+            {"entry_id": ids[f.customer_ref], "number": number, "covered": r.covered}
+            for f in batch for r in f.representatives for number in r.phone_numbers]
+        if representatives:
+            self.session.execute(insert(RepresentativePhone), representatives)
+        results = [SaveResult("created", ids[f.customer_ref], diff(None, f), f.customer_ref)
+                   for f in batch]
+        self.session.execute(insert(AuditRecord), [
+            {"entry_id": r.entry_id, "customer_ref": r.customer_ref, "actor": actor,
+             "action": "created", "at": now, "changes": r.changes} for r in results])
+        return results
 
     def _apply(
         self, entry: RegisterEntry, fields: EntryFields, staff: dict[str, Staff], now: datetime
@@ -412,16 +514,17 @@ class RegisterStore:
 
     def routable(self, today: date) -> Iterator[tuple[str, Restriction]]:
         """(number, restriction) for every entry not lapsed or lifted, for the routing cache."""
+        # The routing columns only, as rows (no ORM objects). Not a server-side cursor: its
+        # fast-start plan on a table just filled (no statistics yet) joined row by row.
         rows = self.session.execute(
-            select(EntryPhone.number, RegisterEntry)
+            select(EntryPhone.number, *_ROUTING_COLUMNS)
             .join(RegisterEntry)
             .where(RegisterEntry.lifted_at.is_(None), RegisterEntry.ends_on >= today)
-            .execution_options(yield_per=2000)
         )
         own: set[str] = set()
-        for number, entry in rows:
-            own.add(number)
-            yield number, restriction_of(entry)
+        for row in rows:
+            own.add(row.number)
+            yield row.number, restriction_of(row)  # a row has the columns restriction_of reads
         # A representative's number after the entries' own: a person's own number wins.
         reps = self.session.execute(
             select(RepresentativePhone.number, RepresentativePhone.covered, RegisterEntry)

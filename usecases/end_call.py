@@ -26,6 +26,7 @@ from store.db import transaction
 from store.live_call import LIVE_TTL_SECONDS, LiveCall, read_live, set_live, update_live
 from store.models import Incident
 from store.twilio_rest import TwilioRefused, announce_to_participant, end_call, redirect_call
+from store.waiting_callers import WaitingCallers
 from usecases.bootstrap import Services
 from usecases.calls import (
     CONFERENCE_SID_PATTERN,
@@ -204,6 +205,8 @@ def wrap_up(services: Services, actor: Actor, call: CallContext, reason: EndReas
             detail["recovery_until"] = recovery_until
         services.event_sink.emit(Batch(sid, (Event(EventKind.WRAP_UP, "wrap_up", now, detail),)))
         pool.finish_wrap_up(owed_by, sid, time.time())
+        # Available again (unless recovering): the longest-waiting caller is rung for them now.
+        WaitingCallers(services.redis).request_offer(services.queue, owed_by)
         return {"call_sid": sid, "reason": code, "note": note,
                 "recovery_until": recovery_until, "at": now.isoformat()}
 
@@ -232,5 +235,8 @@ def _begin_recovery(services: Services, pool: AgentPool, staff_id: int | None,
     until = recovery_ends(now, services.settings.recovery_minutes)
     if staff_id is None or until is None:
         return None
-    pool.begin_recovery(staff_id, services.settings.recovery_minutes * 60, until.timestamp())
+    seconds = services.settings.recovery_minutes * 60
+    pool.begin_recovery(staff_id, seconds, until.timestamp())
+    # When it is over, the longest-waiting caller is rung for them (if they are available).
+    WaitingCallers(services.redis).request_offer_later(services.queue, staff_id, seconds + 1)
     return until.isoformat()

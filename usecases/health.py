@@ -48,11 +48,21 @@ def readiness_problems(services: Services) -> list[str]:
     return database_problems(engine) + redis_problems(services)
 
 
+REDIS_DOWN = ("Redis cannot be reached. Calls are still answered, using the register in the "
+              "database, and call events wait {where} until Redis is back.")
+SPOOL_IN_DATABASE = "in the database"
+SPOOL_ON_DISK = "on this server's disk"
+
+
+def redis_down_message(spools_to_database: bool) -> str:
+    """The plain reason given while Redis is away, naming where call events wait meanwhile."""
+    return REDIS_DOWN.format(where=SPOOL_IN_DATABASE if spools_to_database else SPOOL_ON_DISK)
+
+
 def redis_problems(services: Services) -> list[str]:
     """Why Redis cannot be used now, in plain words; empty when it answers."""
     try:
         services.redis.ping()  # refused at once while the circuit breaker is open
     except (RedisError, OSError):
-        return ["Redis cannot be reached. Calls are still answered, using the register in the "
-                "database, and call events wait on disk until Redis is back."]
+        return [redis_down_message(services.settings.spools_to_database)]
     return []

@@ -23,10 +23,10 @@ from usecases.register_write import (
     CacheChange,
     EntryInput,
     Progress,
+    Refused,
     WriteResult,
-    check_entries,
+    check_and_save,
     each,
-    save_drafts,
 )
 
 log = logging.getLogger(__name__)
@@ -72,20 +72,20 @@ class RegisterService:
         """
         lines = lines or range(1, len(entries) + 1)
         token, version = None, 0
-        with transaction(self.sessions) as session:
-            drafts, staff = check_entries(RegisterStore(session, self.max_review_months), entries,
-                                          today, creating, lines)
-            problems = tuple(tuple(draft.problems) for draft in drafts)
-            if any(problems):
-                return WriteResult(problems)
-            saved, renotify, changed = save_drafts(
-                session, progress(drafts), staff, actor, now, notify)
-            if changed:
-                version = register_version(session)
-                token = self.before_commit()
+        try:
+            with transaction(self.sessions) as session:
+                # Checked and saved a chunk at a time; any problem rolls the whole write back.
+                saved, renotify, changed = check_and_save(
+                    RegisterStore(session, self.max_review_months), entries, lines, today,
+                    creating, actor, now, notify, bulk, progress)
+                if changed:
+                    version = register_version(session)
+                    token = self.before_commit()
+        except Refused as refused:
+            return WriteResult(refused.problems)
         if token is not None:
             self._after_write(token, changed, version, today, bulk)
-        return WriteResult(problems, tuple(saved), tuple(renotify))
+        return WriteResult(((),) * len(entries), tuple(saved), tuple(renotify))
 
     def save(self, fields: EntryFields, actor: str, now: datetime, today: date) -> SaveResult:
         """Write one entry's typed fields (see write); raise EntryInvalid if a rule fails."""

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TextIO
+from itertools import chain
+from typing import TextIO, overload
 
 from callflow.csv_cells import escape_cell, unescape_cell
 from callflow.register import COLUMNS, REQUIRED_COLUMNS, entry_row
@@ -49,33 +52,64 @@ class ImportRefused(ValueError):
         super().__init__(f"{len(errors)} problem(s); nothing was imported")
 
 
-def read_rows(stream: TextIO) -> list[tuple[int, dict[str, str]]]:
-    """(line number, row) pairs; the dialect (comma, semicolon, tab) is sniffed."""
-    text = stream.read()
-    if text.startswith("\ufeff"):
-        text = text[1:]  # Excel writes a byte order mark
-    if not text.strip():
-        raise ImportRefused([RowError(1, "header", "the file is empty")])
+def iter_rows(stream: TextIO) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) pairs as the file is read; the dialect (comma, semicolon, tab) is
+    sniffed from the header. Raises ImportRefused for an empty file or a missing column."""
+    first = stream.readline()
+    if first.startswith("\ufeff"):
+        first = first[1:]  # Excel writes a byte order mark
+    lines: Iterable[str] = chain([first], stream)
+    if not first.strip():
+        rest = stream.read()
+        if not rest.strip():
+            raise ImportRefused([RowError(1, "header", "the file is empty")])
+        lines = chain([first], io.StringIO(rest))
     try:
-        delimiter = csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;\t").delimiter
+        delimiter = csv.Sniffer().sniff(first.split("\n", 1)[0], delimiters=",;\t").delimiter
     except csv.Error:
         delimiter = ","
     # Only the delimiter is sniffed: a header has no quotes to guess quoting from, and Excel
     # always doubles a quote inside a quoted cell.
-    reader = csv.DictReader(io.StringIO(text), dialect=csv.excel, delimiter=delimiter)
+    reader = csv.DictReader(lines, dialect=csv.excel, delimiter=delimiter)
     headers = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED_COLUMNS if c not in headers]
     if missing:
         raise ImportRefused([RowError(1, "header", f"missing column(s): {', '.join(missing)}")])
     reader.fieldnames = headers
-    rows = []
     for row in reader:
         if not any((v or "").strip() for k, v in row.items() if k):
             continue
-        rows.append(
-            (reader.line_num, {k: unescape_cell(v or "") for k, v in row.items() if k in COLUMNS})
-        )
-    return rows
+        yield reader.line_num, {k: unescape_cell(v or "") for k, v in row.items() if k in COLUMNS}
+
+
+def read_rows(stream: TextIO) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) pairs of the whole file (see iter_rows)."""
+    return list(iter_rows(stream))
+
+
+class FileRows(Sequence[dict[str, str]]):
+    """The rows of a seekable CSV file, read again for each pass rather than held in memory:
+    a first pass finds their line numbers (and any problem with the header)."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.start = stream.tell()
+        self.lines = array("q", (line for line, _row in iter_rows(stream)))
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __iter__(self) -> Iterator[dict[str, str]]:
+        self.stream.seek(self.start)
+        return (row for _line, row in iter_rows(self.stream))
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, str]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, str]]: ...
+    def __getitem__(self, index):
+        rows = list(self)  # not used by the import, which reads the rows in order
+        return rows[index]
 
 
 def import_register(
@@ -86,16 +120,23 @@ def import_register(
     today: date,
     progress: Progress = each,
 ) -> ImportReport:
-    """Import a CSV all or nothing; raise ImportRefused listing every bad row."""
-    rows = read_rows(stream)
-    result = register.write(
-        [row for _line, row in rows], actor, now, today,
-        bulk=True, lines=[line for line, _row in rows], progress=progress,
-    )
+    """Import a CSV all or nothing; raise ImportRefused listing every bad row.
+
+    A file that can be read twice (a file on disk) is streamed: its rows are checked and saved
+    a chunk at a time and never held whole."""
+    rows: Sequence[dict[str, str]]
+    lines: Sequence[int]
+    if stream.seekable():
+        file_rows = FileRows(stream)
+        rows, lines = file_rows, file_rows.lines
+    else:
+        pairs = read_rows(stream)
+        rows, lines = [row for _line, row in pairs], [line for line, _row in pairs]
+    result = register.write(rows, actor, now, today, bulk=True, lines=lines, progress=progress)
     if not result.ok:
         raise ImportRefused([
             RowError(line, problem.field, problem.message)
-            for (line, _row), problems in zip(rows, result.problems, strict=True)
+            for line, problems in zip(lines, result.problems, strict=True)
             for problem in problems
         ])
     return ImportReport(created=result.count("created"), updated=result.count("updated"),

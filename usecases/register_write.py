@@ -7,9 +7,11 @@ register come through it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from itertools import islice
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -59,13 +61,14 @@ class Draft:
     stored: RegisterEntry | None
 
 
-# Wraps the saving of the checked entries, to show progress (the command line's bar).
-Progress = Callable[[Sequence[Draft]], Iterable[Draft]]
+# Wraps the entries of a write as they are checked and saved, to show progress (the command
+# line's bar).
+Progress = Callable[[Sequence[EntryInput]], Iterable[EntryInput]]
 
 
-def each(drafts: Sequence[Draft]) -> Iterable[Draft]:
-    """No progress shown: the drafts as they are."""
-    return drafts
+def each(entries: Sequence[EntryInput]) -> Iterable[EntryInput]:
+    """No progress shown: the entries as they are."""
+    return entries
 
 
 @dataclass(frozen=True)
@@ -86,48 +89,137 @@ def read_input(entry: EntryInput) -> tuple[EntryFields, list[FieldError]]:
     return read_entry(entry)
 
 
-def check_entries(
+class Checker:
+    """Checks a write's entries a chunk at a time, against the rules, the register and the
+    entries before them; it keeps only what later entries are judged against (references and
+    numbers), so that a large file need not be held whole."""
+
+    def __init__(self, store: RegisterStore, today: date, creating: bool | None):
+        self.store, self.today, self.creating = store, today, creating
+        self.staff = store.staff_by_email()
+        # Read before anything is saved: the register as the write found it.
+        self.holders = store.number_holders(today)
+        self.seen_refs: dict[str, int] = {}
+        self.batch_numbers: dict[str, str] = {}
+
+    def check(self, chunk: Sequence[EntryInput], lines: Sequence[int]) -> list[Draft]:
+        """Read and check a chunk of entries once (lines names them in messages)."""
+        store, today = self.store, self.today
+        read = [read_input(entry) for entry in chunk]
+        # The stored entries are read a chunk at a time (one query each), not row by row.
+        stored = store.get_many(fields.customer_ref for fields, _ in read if fields.customer_ref)
+        drafts = []
+        for line, (fields, problems) in zip(lines, read, strict=True):
+            ref = fields.customer_ref
+            if ref and ref in self.seen_refs:
+                problems.append(FieldError("customer_ref",
+                                           f"{ref} is also on line {self.seen_refs[ref]}"))
+            if ref:
+                self.seen_refs.setdefault(ref, line)
+            problems += _presence_problems(ref, stored.get(ref), self.creating)
+            # Numbers move between entries within one batch: judge against the batch, not the
+            # entries it replaces.
+            others = _Holders(self.holders, self.batch_numbers, self.seen_refs, ref)
+            problems += store.validate(fields, today, self.staff, others,
+                                       {p.field for p in problems})
+            if (fields.lifted_at is None and fields.ends_on is not None
+                    and fields.ends_on >= today):
+                for number in fields.phone_numbers:
+                    self.batch_numbers.setdefault(number, ref)
+            drafts.append(Draft(fields, problems, stored.get(ref)))
+        # policy 5.1: a new restriction's evidence, judged for the chunk at once.
+        for draft, found in zip(drafts, new_restriction_problems(store.session, [
+                (d.fields, d.stored is None, {p.field for p in d.problems}) for d in drafts],
+                today), strict=True):
+            draft.problems += found
+        return drafts
+
+
+class Refused(Exception):
+    """Some entry of a write has a problem: raised inside its transaction, to roll it back."""
+
+    def __init__(self, problems: tuple[tuple[FieldError, ...], ...]):
+        super().__init__(f"{sum(1 for found in problems if found)} entries with problems")
+        self.problems = problems
+
+
+def check_and_save(
     store: RegisterStore,
     entries: Sequence[EntryInput],
+    lines: Sequence[int],
     today: date,
     creating: bool | None,
-    lines: Sequence[int],
-) -> tuple[list[Draft], dict[str, Staff]]:
-    """Read and check every entry once: against the rules, the register and one another.
+    actor: str,
+    now: datetime,
+    notify: bool,
+    bulk: bool,
+    progress: Progress,
+) -> tuple[list[SaveResult], list[str], list[CacheChange]]:
+    """Check and save the entries a chunk at a time in the caller's transaction, holding only
+    a chunk's fields at once; raise Refused, with every entry's problems, if any has one.
 
-    creating is True when every entry must be new, False when each must already exist, None
-    when either will do. lines names each entry in messages (a file's line numbers). Returns
-    the drafts and the staff by email, for the save.
+    Once an entry has a problem nothing more is saved, but every entry is still checked, so that
+    all problems are reported at once; the caller's transaction rolls back what was saved
+    (all or nothing). See save_drafts for what is returned.
     """
-    read = [read_input(entry) for entry in entries]
-    stored = store.get_many(fields.customer_ref for fields, _ in read if fields.customer_ref)
-    staff = store.staff_by_email()
-    holders = store.number_holders(today)
-    seen_refs: dict[str, int] = {}
-    batch_numbers: dict[str, str] = {}
-    drafts = []
-    for line, (fields, problems) in zip(lines, read, strict=True):
-        ref = fields.customer_ref
-        if ref and ref in seen_refs:
-            problems.append(FieldError("customer_ref", f"{ref} is also on line {seen_refs[ref]}"))
-        if ref:
-            seen_refs.setdefault(ref, line)
-        problems += _presence_problems(ref, stored.get(ref), creating)
-        # Numbers move between entries within one batch: judge against the batch, not the
-        # entries it replaces.
-        others = {n: r for n, r in holders.items() if r not in seen_refs or r == ref}
-        others.update({n: r for n, r in batch_numbers.items() if r != ref})
-        problems += store.validate(fields, today, staff, others, {p.field for p in problems})
-        if fields.lifted_at is None and fields.ends_on is not None and fields.ends_on >= today:
-            for number in fields.phone_numbers:
-                batch_numbers.setdefault(number, ref)
-        drafts.append(Draft(fields, problems, stored.get(ref)))
-    # policy 5.1: a new restriction's evidence, judged for the whole batch at once.
-    for draft, found in zip(drafts, new_restriction_problems(store.session, [
-            (d.fields, d.stored is None, {p.field for p in d.problems}) for d in drafts], today),
-            strict=True):
-        draft.problems += found
-    return drafts, staff
+    checker = Checker(store, today, creating)
+    problems: list[tuple[FieldError, ...]] = []
+    refused = False
+    saved: list[SaveResult] = []
+    renotify: list[str] = []
+    changed: list[CacheChange] = []
+    for chunk_lines, chunk in zip(_chunks(lines, CHUNK), _chunks(progress(entries), CHUNK),
+                                  strict=True):
+        drafts = checker.check(chunk, chunk_lines)
+        problems += (tuple(draft.problems) for draft in drafts)
+        refused = refused or any(draft.problems for draft in drafts)
+        if refused:
+            continue
+        done = save_drafts(store.session, drafts, checker.staff, actor, now, notify, bulk)
+        saved += done[0]
+        renotify += done[1]
+        changed += done[2]
+    if refused:
+        raise Refused(tuple(problems))
+    return saved, renotify, changed
+
+
+# Entries read, or saved, per round of statements.
+CHUNK = 1000
+
+T = TypeVar("T")
+
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Items in lists of at most size."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+class _Holders(Mapping[str, str]):
+    """Who else holds each number, for one entry of a batch, without copying the register's
+    numbers for every row: the batch's own claims first, then the register's, except for
+    entries the batch has already replaced."""
+
+    def __init__(self, holders: Mapping[str, str], batch: Mapping[str, str],
+                 seen: Mapping[str, int], ref: str):
+        self.holders, self.batch, self.seen, self.ref = holders, batch, seen, ref
+
+    def __getitem__(self, number: str) -> str:
+        claimed = self.batch.get(number)
+        if claimed is not None and claimed != self.ref:
+            return claimed
+        holder = self.holders[number]
+        if holder in self.seen and holder != self.ref:
+            raise KeyError(number)
+        return holder
+
+    def __iter__(self) -> Iterator[str]:
+        return (number for number in {**self.holders, **self.batch} if number in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _number in self)
 
 
 def _presence_problems(ref: str, stored: RegisterEntry | None,
@@ -149,36 +241,73 @@ def save_drafts(
     actor: str,
     now: datetime,
     notify: bool,
+    bulk: bool = False,
 ) -> tuple[list[SaveResult], list[str], list[CacheChange]]:
     """Save checked drafts with their audit records; a lift withdraws unsent notices.
 
     notify is True when the customer is told of this write by a new notice (the workspace
-    form). Returns each save, the entries whose customer must be sent a new notice, and what
-    the routing cache must learn of each entry that changed.
+    form). bulk is True when the routing cache is rebuilt after the commit (and the saves of
+    new entries then carry no changes, which their audit records hold). Returns each save,
+    the entries whose customer must be sent a new notice, and what the routing cache must
+    learn of each entry that changed.
     """
     store = RegisterStore(session)
-    saved, renotify, cache_changes = [], [], []
-    for draft in drafts:
-        fields, told = (_notice_date(draft.stored, draft.fields) if notify
-                        else (draft.fields, False))
-        old_numbers = {p.number for p in draft.stored.phones} if draft.stored else set()
-        had_representatives = bool(draft.stored and draft.stored.representative_phones)
-        result = store.write(draft.stored, fields, actor, now, staff)
-        saved.append(result)
-        if result.action == "unchanged":
-            continue
-        entry = store.get_by_id(result.entry_id)
-        if "lifted_at" in result.changes:
-            # A lifted restriction is not told to anyone: no path may leave its letter to send.
-            withdraw_unsent(session, entry, actor, now)
-        if told and not fields.not_told_reason:  # not told in writing (ICO): no letter queued
-            renotify.append(result.customer_ref)
-        numbers = tuple(p.number for p in entry.phones)
-        cache_changes.append(CacheChange(
-            numbers, None if entry.lifted_at else restriction_of(entry),
-            frozenset(old_numbers - set(numbers)),
-            had_representatives or bool(entry.representative_phones)))
+    saved: list[SaveResult] = []
+    renotify: list[str] = []
+    cache_changes: list[CacheChange] = []
+    for chunk in _chunks(drafts, CHUNK):
+        # New entries not lifted: a few multi-row statements for the chunk. The rest (updates,
+        # lifts) one by one, as they may withdraw notices and move numbers.
+        created = {r.customer_ref: r for r in store.create_many(
+            [d.fields for d in chunk if _creates(d)], actor, now, staff)}
+        for draft in chunk:
+            if not _creates(draft):
+                _save_one(session, store, draft, staff, actor, now, notify, saved, renotify,
+                          cache_changes)
+                continue
+            result = created[draft.fields.customer_ref]
+            # A bulk write's caller counts what was done; the audit records keep the changes.
+            saved.append(replace(result, changes={}) if bulk else result)
+            if notify and not draft.fields.not_told_reason:  # policy 5.1: a new entry is told
+                renotify.append(result.customer_ref)
+            if bulk:  # the cache is rebuilt after the commit: it needs no entry's details
+                cache_changes.append(CacheChange((), None, frozenset(), True))
+                continue
+            entry = store.get_by_id(result.entry_id)
+            cache_changes.append(CacheChange(
+                tuple(p.number for p in entry.phones), restriction_of(entry), frozenset(),
+                bool(entry.representative_phones)))
     return saved, renotify, cache_changes
+
+
+def _creates(draft: Draft) -> bool:
+    """True for a new entry not lifted, which is created with the rest of its chunk."""
+    return draft.stored is None and draft.fields.lifted_at is None
+
+
+def _save_one(session: Session, store: RegisterStore, draft: Draft, staff: dict[str, Staff],
+              actor: str, now: datetime, notify: bool, saved: list[SaveResult],
+              renotify: list[str], cache_changes: list[CacheChange]) -> None:
+    """Save one draft through the ORM: an update, or an entry created lifted."""
+    fields, told = (_notice_date(draft.stored, draft.fields) if notify
+                    else (draft.fields, False))
+    old_numbers = {p.number for p in draft.stored.phones} if draft.stored else set()
+    had_representatives = bool(draft.stored and draft.stored.representative_phones)
+    result = store.write(draft.stored, fields, actor, now, staff)
+    saved.append(result)
+    if result.action == "unchanged":
+        return
+    entry = store.get_by_id(result.entry_id)
+    if "lifted_at" in result.changes:
+        # A lifted restriction is not told to anyone: no path may leave its letter to send.
+        withdraw_unsent(session, entry, actor, now)
+    if told and not fields.not_told_reason:  # not told in writing (ICO): no letter queued
+        renotify.append(result.customer_ref)
+    numbers = tuple(p.number for p in entry.phones)
+    cache_changes.append(CacheChange(
+        numbers, None if entry.lifted_at else restriction_of(entry),
+        frozenset(old_numbers - set(numbers)),
+        had_representatives or bool(entry.representative_phones)))
 
 
 def _notice_date(stored: RegisterEntry | None,

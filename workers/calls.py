@@ -33,19 +33,21 @@ from callflow.effects import (
 from callflow.effects import passed_on as passed_on_note
 from callflow.events import Event
 from config import clock
-from config.logging_setup import with_call_sid
+from config.logging_setup import call_sid_bound, with_call_sid
 from store import twilio_rest
 from store.agent_pool import AgentPool, Availability, Claim
 from store.call_events import Batch, job_id_for
 from store.live_call import LiveCall, read_live, update_live
 from store.models import Staff
 from store.voice_urls import voice_url
+from store.waiting_callers import Match, WaitingCallers
 from usecases import call_limits
 from workers.context import services
 
 log = logging.getLogger(__name__)
 
-NO_AGENT_RETRY_SECONDS = 5
+NO_AGENT_RETRY_SECONDS = 5  # the safety net behind offering waiting callers to freed agents
+OFFER_TRIES = 10  # callers found gone before one still waiting is rung
 
 
 def _url(path: str, **query: object) -> str:
@@ -64,27 +66,75 @@ def _pool() -> AgentPool:
     return AgentPool(services().worker_redis)
 
 
+def _waiting() -> WaitingCallers:
+    return WaitingCallers(services().worker_redis)
+
+
+def _offer_soon(staff_id: int) -> None:
+    """The agent is free again: offer them the longest-waiting caller, if anyone waits."""
+    _waiting().request_offer(services().queue, staff_id)
+
+
 def _client():
     return services().twilio
 
 
 @with_call_sid
 def dispatch_to_pool(call_sid: str, attempt: int) -> str:
-    """Ring the longest-idle available agent for a waiting caller, or try again shortly."""
+    """Ring the longest-idle available agent for a waiting caller, or queue them and try again.
+
+    A queued caller is offered to the next agent who becomes available (offer_waiting_caller);
+    the retry is the safety net, and stops once an agent has been given them.
+    """
     if not _live(call_sid).waiting:
+        _waiting().leave(call_sid)
         return "caller no longer waiting"
-    staff_id = _pool().claim_longest_idle(call_sid)
-    if staff_id is not None and not _still_waiting(call_sid):
+    found = _waiting().claim_agent(call_sid, attempt, clock.now_utc().timestamp())
+    staff_id = found.staff_id
+    if found.match is Match.GIVEN:
+        return f"caller already given to staff {staff_id}"
+    if staff_id is None:  # nobody free: the caller waits in the index
+        _retry_dispatch(call_sid, attempt + 1)
+        return "no agent available; waiting for one, trying again"
+    if not _still_waiting(call_sid):
         # The caller hung up while the agent was being claimed: give the agent back.
-        _pool().release(staff_id, call_sid)
+        _give_back(staff_id, call_sid)
         return "caller no longer waiting"
-    if staff_id is None:
-        services().queue.enqueue_in(
-            timedelta(seconds=NO_AGENT_RETRY_SECONDS), dispatch_to_pool, call_sid, attempt + 1,
-            job_id=job_id_for(call_sid, f"dispatch:{attempt + 1}"),
-        )
-        return "no agent available; trying again"
     return _dial(call_sid, staff_id, Leg.POOL, attempt)
+
+
+def _retry_dispatch(call_sid: str, attempt: int) -> None:
+    services().queue.enqueue_in(
+        timedelta(seconds=NO_AGENT_RETRY_SECONDS), dispatch_to_pool, call_sid, attempt,
+        job_id=job_id_for(call_sid, f"dispatch:{attempt}"),
+    )
+
+
+def _give_back(staff_id: int, call_sid: str) -> None:
+    """Release an agent claimed for a caller who has gone; someone else may be waiting."""
+    if _pool().release(staff_id, call_sid):
+        _offer_soon(staff_id)
+
+
+def offer_waiting_caller(staff_id: int) -> str:
+    """An agent became available: ring the longest-waiting caller for them, if one waits."""
+    _pool().recovery(staff_id)  # a recovery found over makes them available
+    for _ in range(OFFER_TRIES):
+        caller = _waiting().offer(staff_id)
+        if caller is None:
+            return f"no waiting caller for staff {staff_id}, or they are not free"
+        with call_sid_bound(caller.call_sid):
+            if not _still_waiting(caller.call_sid):
+                _pool().release(staff_id, caller.call_sid)  # gone: try the next caller
+                continue
+            try:
+                return _dial(caller.call_sid, staff_id, Leg.POOL, caller.attempt)
+            except Exception:
+                # Not rung: the agent is free again, and the caller's own retries take over.
+                _pool().release(staff_id, caller.call_sid)
+                _retry_dispatch(caller.call_sid, caller.attempt + 1)
+                raise
+    return f"staff {staff_id} is free; the callers offered had gone"
 
 
 @with_call_sid
@@ -145,7 +195,7 @@ def _dial(call_sid: str, staff_id: int, leg: Leg, attempt: int) -> str:
     if not update_live(s.worker_redis, call_sid, ringing, while_in=WAITING_STATES):
         # The caller hung up (or moved on) while this phone was being dialled: stop it.
         _cancel_leg(leg_sid)
-        _pool().release(staff_id, call_sid)
+        _give_back(staff_id, call_sid)
         return f"caller no longer waiting; staff {staff_id}'s phone stopped"
     return f"dialled staff {staff_id}"
 
@@ -180,7 +230,10 @@ def passed_on(call_sid: str, staff_id: int, went_to: str) -> str:
 @with_call_sid
 def staff_free(call_sid: str, staff_id: int) -> str:
     """A member of staff's leg ended: they are available again (unless they chose away)."""
-    return "freed" if _pool().release(staff_id, call_sid) else "not on this call"
+    if not _pool().release(staff_id, call_sid):
+        return "not on this call"
+    _offer_soon(staff_id)
+    return "freed"
 
 
 @with_call_sid
@@ -190,6 +243,7 @@ def send_to_voicemail(call_sid: str) -> str:
         return "caller no longer waiting"
     twilio_rest.redirect_call(_client(), call_sid, _url("/voicemail", call=call_sid))
     update_live(services().worker_redis, call_sid, LiveCall(state=CallState.VOICEMAIL))
+    _waiting().leave(call_sid)
     _stop_ringing(call_sid)
     return "sent to voicemail"
 
@@ -201,7 +255,7 @@ def _stop_ringing(call_sid: str) -> None:
         return
     _cancel_leg(live.ringing_leg_sid)
     if live.ringing_staff_id is not None:
-        _pool().release(live.ringing_staff_id, call_sid)
+        _give_back(live.ringing_staff_id, call_sid)
 
 
 def _cancel_leg(leg_sid: str) -> None:
@@ -220,11 +274,14 @@ def offer_voicemail_if_waiting(call_sid: str) -> str:
 @with_call_sid
 def call_finished(call_sid: str) -> str:
     """The caller hung up: stop any phone still ringing for them, free whoever was on the call."""
+    _waiting().leave(call_sid)
     _stop_ringing(call_sid)
     live = _live(call_sid)
-    freed = [str(staff_id) for staff_id in (live.staff_id, live.ringing_staff_id)
+    freed = [staff_id for staff_id in (live.staff_id, live.ringing_staff_id)
              if staff_id is not None and _pool().release(staff_id, call_sid)]
-    return f"freed {', '.join(freed) or 'nobody'}"
+    for staff_id in freed:
+        _offer_soon(staff_id)
+    return f"freed {', '.join(map(str, freed)) or 'nobody'}"
 
 
 @with_call_sid

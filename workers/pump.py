@@ -7,10 +7,12 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 
 import redis
 from rq import Queue, Retry
+from rq.queue import EnqueueData
 
 from config import clock
 from config.clock import local_today
@@ -45,24 +47,51 @@ def _ensure_group(client: redis.Redis) -> None:
 
 def start_effect(queue: Queue, call_sid: str, effect: Effect) -> bool:
     """Enqueue an effect's job once, however often its batch is replayed."""
-    job_id = job_id_for(call_sid, effect.key)
-    mark = EFFECT_MARK_KEY.format(job_id=job_id)
-    if not queue.connection.set(mark, b"1", nx=True, ex=EFFECT_MARK_TTL):
-        return False
-    job = JOBS_BY_NAME.get(effect.func)
-    # A typed effect's job takes the CallSid first; an effect written before effects were typed
-    # names its job's dotted path and carries the CallSid among its arguments.
-    func, args = (job, (call_sid, *effect.args)) if job else (effect.func, effect.args)
+    return start_effects(queue, [(call_sid, effect)]) == 1
+
+
+def start_effects(queue: Queue, effects: Iterable[tuple[str, Effect]]) -> int:
+    """Enqueue each (CallSid, effect)'s job once, however often its batch is replayed, in two
+    round trips whatever their number: the marks (SET NX), then the jobs of those newly marked
+    in one pipeline. Returns how many were enqueued; if enqueueing fails, the marks are taken
+    back (so a replay enqueues them) and the error raised."""
+    wanted: dict[str, tuple[str, Effect]] = {}
+    for call_sid, effect in effects:
+        wanted.setdefault(job_id_for(call_sid, effect.key), (call_sid, effect))
+    if not wanted:
+        return 0
+    marks = {job_id: EFFECT_MARK_KEY.format(job_id=job_id) for job_id in wanted}
+    pipe = queue.connection.pipeline(transaction=False)
+    for mark in marks.values():
+        pipe.set(mark, b"1", nx=True, ex=EFFECT_MARK_TTL)
+    marked = [job_id for job_id, was_set in zip(wanted, pipe.execute(), strict=True) if was_set]
+    if not marked:
+        return 0
+    now: list[EnqueueData] = []
     try:
-        if effect.delay_seconds:
-            queue.enqueue_in(timedelta(seconds=effect.delay_seconds), func, *args,
-                             job_id=job_id, retry=EFFECT_RETRY, result_ttl=3600)
-        else:
-            queue.enqueue(func, *args, job_id=job_id, retry=EFFECT_RETRY, result_ttl=3600)
+        with queue.connection.pipeline() as pipe:
+            for job_id in marked:
+                call_sid, effect = wanted[job_id]
+                job = JOBS_BY_NAME.get(effect.func)
+                # A typed effect's job takes the CallSid first; an effect written before effects
+                # were typed names its job's dotted path and carries the CallSid among its
+                # arguments.
+                func, args = (job, (call_sid, *effect.args)) if job else (effect.func,
+                                                                          effect.args)
+                if effect.delay_seconds:
+                    queue.enqueue_in(timedelta(seconds=effect.delay_seconds), func, *args,
+                                     job_id=job_id, retry=EFFECT_RETRY, result_ttl=3600,
+                                     pipeline=pipe)
+                else:
+                    now.append(Queue.prepare_data(func, args, job_id=job_id, retry=EFFECT_RETRY,
+                                                  result_ttl=3600))
+            if now:
+                queue.enqueue_many(now, pipeline=pipe)
+            pipe.execute()
     except Exception:
-        queue.connection.delete(mark)
+        queue.connection.delete(*(marks[job_id] for job_id in marked))
         raise
-    return True
+    return len(marked)
 
 
 def pump_events(batch_size: int = 500, max_rounds: int = 200) -> int:
@@ -190,11 +219,9 @@ def _ingest(s, client: redis.Redis, entries: list) -> int:
         log.error("%d call-event entries set aside as dead letters (callflow events "
                   "dead-letters lists them)", len(refused))
     # The caller still needs their jobs (an agent dialled, the wait bounded) even when the call
-    # log refused the entry; each starts once, by its key.
-    for batch in batches.values():
-        with call_sid_bound(batch.call_sid):
-            for effect in batch.effects:
-                start_effect(s.queue, batch.call_sid, effect)
+    # log refused the entry; each starts once, by its key, all of the round's in one pipeline.
+    start_effects(s.queue, [(batch.call_sid, effect) for batch in batches.values()
+                            for effect in batch.effects])
     ids = [entry_id for entry_id, _ in entries]
     pipe = client.pipeline(transaction=False)
     pipe.xack(STREAM_KEY, GROUP, *ids)
@@ -237,8 +264,7 @@ def retry_dead_letters(ids: list[int] | None) -> tuple[int, int]:
                 DeadLetters(session).failed_again(letter_id, error)
             failed += 1
             continue
-        for effect in batch.effects:
-            start_effect(s.queue, batch.call_sid, effect)
+        start_effects(s.queue, [(batch.call_sid, effect) for effect in batch.effects])
         recorded += 1
     return recorded, failed
 

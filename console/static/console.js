@@ -13,7 +13,6 @@
   var pinned = new URLSearchParams(window.location.search).get("call") || "";
 
   var $ = function (id) { return document.getElementById(id); };
-  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   var signedOut = false;
   var call = null; // the live call as GET /api/calls/current describes it
   var lastCall = null; // the last call seen, for reports after it ended
@@ -28,24 +27,8 @@
 
   // -- talking to the server -------------------------------------------------------------
 
-  function request(method, url, body) {
-    var options = { method: method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (method !== "GET") {
-      options.headers["X-CSRF-Token"] = csrf;
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body || {});
-    }
-    return fetch(url, options).then(function (response) {
-      return response.text().then(function (text) {
-        var data = null;
-        try { data = text ? JSON.parse(text) : null; } catch (ignored) { data = null; }
-        if (response.status === 401) showSignedOut();
-        return { ok: response.ok, status: response.status, data: data || {} };
-      });
-    }, function () {
-      return { ok: false, status: 0, data: { error: "the server could not be reached" } };
-    });
-  }
+  var request = window.callflowApi.request;
+  window.callflowApi.onSignedOut(showSignedOut);
 
   // A refusal as the agent should read it: what happened, in words, and the server's answer.
   function explain(answer) {
@@ -138,7 +121,7 @@
     return request("GET", "/api/me").then(function (answer) {
       if (answer.ok && answer.data.availability) {
         availability = answer.data.availability;
-        if (answer.data.csrf_token) csrf = answer.data.csrf_token;
+        if (answer.data.csrf_token) window.callflowApi.setCsrfToken(answer.data.csrf_token);
         renderAvailability();
         showWrapUp(answer.data.wrap_up ? answer.data.wrap_up.call_sid : "");
         showRecovery(answer.data);

@@ -6,25 +6,9 @@
 
   var ALERTS_EVERY_MS = 2000;
   var $ = function (id) { return document.getElementById(id); };
-  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
 
-  function request(method, url, body) {
-    var options = { method: method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (method !== "GET") {
-      options.headers["X-CSRF-Token"] = csrf;
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body || {});
-    }
-    return fetch(url, options).then(function (response) {
-      return response.text().then(function (text) {
-        var data = null;
-        try { data = text ? JSON.parse(text) : null; } catch (ignored) { data = null; }
-        return { ok: response.ok, status: response.status, data: data || {} };
-      });
-    }, function () {
-      return { ok: false, status: 0, data: { error: "callflow could not be reached" } };
-    });
-  }
+  var request = window.callflowApi.request;
+
 
   function refusal(answer) {
     var said = (answer.data && answer.data.error) || "";

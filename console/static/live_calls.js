@@ -8,7 +8,6 @@
   var $ = function (id) { return document.getElementById(id); };
   var root = $("live-calls");
   if (!root) return;
-  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   var labels = {};
   $("mode-labels").content.querySelectorAll("[data-mode]").forEach(function (span) {
     labels[span.dataset.mode] = span.textContent;
@@ -16,23 +15,8 @@
   var modes = root.dataset.modes.split(",");
   var rows = {}; // sid -> row
 
-  function request(method, url, body) {
-    var options = { method: method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (method !== "GET") {
-      options.headers["X-CSRF-Token"] = csrf;
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body || {});
-    }
-    return fetch(url, options).then(function (response) {
-      return response.text().then(function (text) {
-        var data = null;
-        try { data = text ? JSON.parse(text) : null; } catch (ignored) { data = null; }
-        return { ok: response.ok, status: response.status, data: data || {} };
-      });
-    }, function () {
-      return { ok: false, status: 0, data: { error: "callflow could not be reached" } };
-    });
-  }
+  var request = window.callflowApi.request;
+
 
   function say(text, kind) {
     var message = $("live-message");

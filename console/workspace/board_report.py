@@ -5,13 +5,19 @@ Managers and supervisors only: the figures carry no personal data, but they are 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
 from flask import Response, request
 
-from callflow.board_report import PeriodError, ReportPeriod, check_period, previous_month
+from callflow.board_report import (
+    BoardReport,
+    PeriodError,
+    ReportPeriod,
+    check_period,
+    previous_month,
+)
 from callflow.register import parse_date
 from callflow.roles import Capability, may
 from console.auth import current_staff, requires
@@ -96,25 +102,25 @@ def _download_period() -> ReportPeriod | Response:
 @requires(Capability.READ_BOARD_REPORT)
 def board_report_csv() -> Response:
     """The report's figures as CSV, one row each."""
-    period = _download_period()
-    if isinstance(period, Response):
-        return period
-    report = board_report(shared.services(), period, shared.today())
-    name = f"oversight-report-{period.first.isoformat()}-to-{period.last.isoformat()}.csv"
-    return Response(report_csv(report), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+    return _download(report_csv, "csv", "text/csv")
 
 
 @workspace.get("/board-report.pdf")
 @requires(Capability.READ_BOARD_REPORT)
 def board_report_pdf() -> Response:
     """The report as a PDF for the board's papers."""
+    return _download(report_pdf, "pdf", "application/pdf")
+
+
+def _download(render: Callable[[BoardReport], str | bytes], extension: str,
+              mimetype: str) -> Response:
+    """The report for the period asked for, rendered as a file to save."""
     period = _download_period()
     if isinstance(period, Response):
         return period
     report = board_report(shared.services(), period, shared.today())
-    name = f"oversight-report-{period.first.isoformat()}-to-{period.last.isoformat()}.pdf"
-    return Response(report_pdf(report), mimetype="application/pdf", headers={
+    name = f"oversight-report-{period.first.isoformat()}-to-{period.last.isoformat()}.{extension}"
+    return Response(render(report), mimetype=mimetype, headers={
         "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
 

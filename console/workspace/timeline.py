@@ -51,6 +51,7 @@ class Facts:
     who: str  # the member of staff the event names, or ""
     extra: str  # the category, note and police reference given, if any
     refs: Mapping[int, str]  # register entries' customer references by id
+    at: datetime  # when the event happened
 
 
 def staff_name(names: Mapping[int, str], value: object) -> str:
@@ -139,12 +140,24 @@ def _ended_by_agent(f: Facts) -> Words:
         return Words("Ended at the agreed call length",
                      f"after {f.detail.get('minutes')} minutes, with the closing statement")
     why, by = _reason_and_note(f)
-    return Words(f"Ended by the agent: {why}", by)
+    return Words(f"Ended by the agent: {why}", by + _recovery_words(f))
+
+
+def _recovery_words(f: Facts) -> str:
+    """The agent's time to recover after an abusive call (issue 14), in minutes."""
+    until = f.detail.get("recovery_until")
+    if not until:
+        return ""
+    try:
+        minutes = round((datetime.fromisoformat(str(until)) - f.at).total_seconds() / 60)
+    except (TypeError, ValueError):
+        return ""
+    return f"; then {minutes} minute{'s' if minutes != 1 else ''} off calls to recover"
 
 
 def _wrap_up(f: Facts) -> Words:
     why, by = _reason_and_note(f)
-    return Words(f"Reason for ending given: {why}", by)
+    return Words(f"Reason for ending given: {why}", by + _recovery_words(f))
 
 
 def _contact_away(f: Facts) -> Words:
@@ -260,5 +273,5 @@ def describe(event: TimelineEvent, names: Mapping[int, str], refs: Mapping[int, 
         f"police reference {d['police_reference']}" if d.get("police_reference") else "",
     ) if part)
     wording = WORDING.get(event.kind, _unknown)
-    said = wording(Facts(event.kind, d, who, extra, refs))
+    said = wording(Facts(event.kind, d, who, extra, refs, event.at))
     return Step(event.at, event.kind, *said)
