@@ -114,6 +114,8 @@ ENTRY_COLUMNS = (
     "visits_by_appointment", "closed_issues", "staff_notes", "decided_by_id", "decided_on",
     "starts_on", "ends_on", "review_on", "notice_sent_on", "lifted_at", "lifted_by_id",
     "lifted_reason", "lapse_recorded_at", "anonymised_at", "created_at", "updated_at",
+    "postal_address", "evidence", "no_warning_reason", "not_told_reason", "adjustments",
+    "written_only_exception", "representatives",
 )
 PHONE_COLUMNS = ("id", "entry_id", "number", "position")
 
@@ -188,6 +190,8 @@ def register_rows(entries: int, today: date, now: datetime, seed: int):
             voicemail, fallback, 0, "[]", "", 1 + entry_id % MANAGERS, day[-30], starts, ends,
             day[150], day[-30], stamp if lifted else None, 1 if lifted else None,
             "Benchmark lift." if lifted else None, None, None, stamp, stamp,
+            "1 Bench Street", '["written: benchmark record"]', "Benchmark entry.", "", "[]", "",
+            "[]",
         ))
         for position in range(phones_of(rng)):
             phone_rows.append((phone_index + 1, entry_id, number_at(phone_index), position))
