@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from bench.incoming_calls import ROOT, Database, number_at
-from bench.pipeline import RedisServer
+from bench.pipeline import RedisServer, environment
 
 GOAL_SECONDS = 60.0
 HEADER = ("customer_ref", "name", "phone_numbers", "categories", "reason", "written_only",
@@ -73,12 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         engine = make_engine(database.url)
         migrate.upgrade(engine)
         engine.dispose()
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith("CALLFLOW_") and key not in ("DATABASE_URL", "REDIS_URL")}
-        env.update({"CALLFLOW_ENV": "test", "CALLFLOW_VAR_DIR": str(work / "var"),
-                    "DATABASE_URL": database.url, "REDIS_URL": redis_server.url,
-                    "SECRET_KEY": "bench", "TWILIO_AUTH_TOKEN": "bench",
-                    "PUBLIC_BASE_URL": "https://callflow.bench", "PYTHONPATH": str(ROOT)})
+        # The import makes no Twilio request: the port is never dialled.
+        env = environment(database.url, redis_server.url, work / "var", twilio_port=9)
         services = Services(load_settings(env))
         now = datetime.now(UTC)
         with transaction(services.sessions) as session:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
+from callflow import words
 from callflow.events import Event, EventKind
 from callflow.roles import Capability, may
 
@@ -70,15 +71,7 @@ def may_hear_recordings(role: str | None) -> bool:
 
 def duration_words(seconds: int | None) -> str:
     """A recording's length as a person reads it: "2 minutes 5 seconds"."""
-    if seconds is None:
-        return ""
-    minutes, rest = divmod(max(0, seconds), 60)
-    parts = []
-    if minutes:
-        parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
-    if rest or not minutes:
-        parts.append(f"{rest} second{'s' if rest != 1 else ''}")
-    return " ".join(parts)
+    return "" if seconds is None else words.duration(seconds)
 
 
 def on_register(recorded_events: Iterable[Event]) -> bool:

@@ -184,6 +184,17 @@ def clock(moment: time | datetime, seconds: bool = False) -> str:
     return f"{shown}{suffix}" if minute == 0 else f"{shown}:{minute:02d}{suffix}"
 
 
+def duration(seconds: int) -> str:
+    """A length of time in seconds as a person reads it: "4 minutes 5 seconds", "45 seconds"."""
+    minutes, rest = divmod(max(0, seconds), 60)
+    parts = []
+    if minutes:
+        parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
+    if rest or not minutes:
+        parts.append(f"{rest} second{'s' if rest != 1 else ''}")
+    return " ".join(parts)
+
+
 def minute_of_day(minute: int) -> str:
     """A minute of the day (0 to 1440) as clock() writes it; 1440 is midnight at the end."""
     if minute >= 24 * 60:

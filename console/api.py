@@ -21,7 +21,6 @@ from callflow.announcement import WARNING_STATE_WORDS
 from callflow.call_state import CallState
 from callflow.ending import END_REASONS, INCIDENT_CATEGORIES, WRAP_UP_REASONS, EndReason
 from callflow.phone import display
-from callflow.recovery import time_left_text
 from callflow.register import CATEGORY_LABELS, Category
 from callflow.roles import Capability, may
 from config import clock
@@ -341,7 +340,7 @@ def _time_left(recovery: Recovery) -> dict[str, Any]:
     seconds = math.ceil(recovery.seconds_left)
     return {"until": ends.isoformat(),
             "until_text": words.clock(ends.astimezone(_services().settings.tz)),
-            "seconds_left": seconds, "time_left_text": time_left_text(seconds)}
+            "seconds_left": seconds, "time_left_text": words.duration(seconds)}
 
 
 @api.get("/me")

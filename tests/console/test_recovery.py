@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from callflow.recovery import time_left_text
+from callflow.words import duration as time_left_text
 from console.workspace.timeline import describe
 from store.agent_pool import RECOVERY_KEY, AgentPool, Availability, Claim
 from store.call_queries import TimelineEvent

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from callflow.ending import EndReason, abuse_reason, calls_for_recovery, remembered_abuse
-from callflow.recovery import recovery_ends, time_left_text
+from callflow.recovery import recovery_ends
+from callflow.words import duration as time_left_text
 
 ENDED = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
