@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -287,21 +289,27 @@ def generator_main(port: int, rate: float, seconds: float, hold: float, run_id: 
         results.append(("__behind__", max(behind, default=0.0)))
         return results
 
-    out.send(asyncio.run(run()))
+    results = asyncio.run(run())
+    results.append(("__cpu__", time.process_time()))
+    out.send(results)
     out.close()
 
 
 # --- the call log, watched ----------------------------------------------------------------------
 
 LOOKBACK_IDS = 5_000
+LOOKBACK_EVERY = 10
 
 
 class LogWatcher:
     """Polls the call log for final status events and records when each call's was first seen.
 
     Ids are handed out when a row is inserted, but rows become visible when their transaction
-    commits, and two pumps commit in either order: each poll looks back LOOKBACK_IDS ids (more
-    than the pumps' rounds in flight) so that a late commit is not skipped.
+    commits, and two pumps commit in either order: every LOOKBACK_EVERY-th poll looks back
+    LOOKBACK_IDS ids (more than the pumps' rounds in flight) so that a late commit is not
+    skipped; the others read only what is past the newest id seen. (Looking back on every poll
+    cost the bench itself a tenth of a core at 150 calls/s.) A late commit is then seen up to
+    LOOKBACK_EVERY polls late, which can only overstate its lag.
     """
 
     def __init__(self, engine, every: float = 0.05):
@@ -329,10 +337,13 @@ class LogWatcher:
         query = (select(CallEvent.id, CallEvent.call_sid)
                  .where(CallEvent.id > 0, CallEvent.kind == "status")
                  .order_by(CallEvent.id).limit(20_000))
+        polls = 0
         while not self.stop_event.is_set():
+            lookback = LOOKBACK_IDS if polls % LOOKBACK_EVERY == 0 else 0
+            polls += 1
             with self.engine.connect() as connection:
                 rows = connection.execute(
-                    query.where(CallEvent.id > self.last_id - LOOKBACK_IDS)).all()
+                    query.where(CallEvent.id > self.last_id - lookback)).all()
             now = time.time()
             for row in rows:
                 self.seen.setdefault(row.call_sid, now)
@@ -350,10 +361,12 @@ class Part:
     """A pump, worker or scheduler (`python -m service.cli_run NAME`), ended by its pid."""
 
     def __init__(self, name: str, env: dict[str, str], log_dir: Path, n: int,
-                 module: str = "service.cli_run"):
+                 module: str = "service.cli_run", nice: int = 0):
         self.role = name
         self.log = log_dir / f"{name}-{n}.log"
         command = [sys.executable, "-m", module, *([name] if module == "service.cli_run" else [])]
+        if nice:
+            command = ["nice", "-n", str(nice), *command]  # nice execs python: the same pid
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 command, env=env, cwd=ROOT,
@@ -382,6 +395,43 @@ def environment(database_url: str, redis_url: str, var_dir: Path, twilio_port: i
         "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
     })
     return env
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """A scratch service's folder, database, Redis, and its settings as environment variables."""
+
+    work: Path
+    database: Database
+    redis_url: str
+    env: dict[str, str]
+
+
+@contextlib.contextmanager
+def scratch_service(database_url: str, prefix: str, twilio_port: int = 9) -> Iterator[Scratch]:
+    """A temporary folder holding a fresh, migrated database (a new schema on the PostgreSQL at
+    database_url, or SQLite in the folder when it is empty) and a redis-server of its own on a
+    free loopback port; afterwards the server is stopped, the schema dropped, the folder removed.
+    twilio_port: where the service's Twilio requests go (the default, 9, is never dialled)."""
+    from store import migrate
+    from store.db import make_engine
+
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    (work / "redis").mkdir()
+    database = Database(database_url, work)
+    redis_server = None
+    try:
+        redis_server = RedisServer(work / "redis")
+        engine = make_engine(database.url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield Scratch(work, database, redis_server.url,
+                      environment(database.url, redis_server.url, work / "var", twilio_port))
+    finally:
+        if redis_server is not None:
+            redis_server.stop()
+        database.drop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def seed_staff(services, agents: int) -> tuple[list[int], str]:
@@ -422,9 +472,29 @@ def cpu_seconds(pid: int, children: bool = True) -> float:
     return ticks / _TICKS
 
 
-def cpu_by_role(processes: list) -> dict[str, float]:
-    """CPU seconds so far of each kind of process (gunicorn counts its workers)."""
-    totals: dict[str, float] = {}
+def postgres_pids() -> list[int]:
+    """The machine's PostgreSQL processes (its server and every backend)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def cpu_by_role(processes: list, redis_pid: int | None = None) -> dict[str, float]:
+    """CPU seconds so far of each kind of process (gunicorn counts its workers), of the bench's
+    redis-server and PostgreSQL (every postgres process on the machine: run on a quiet one),
+    and of this process (the call-log watcher and the Twilio stub)."""
+    totals: dict[str, float] = {
+        "postgres": sum(cpu_seconds(pid, children=False) for pid in postgres_pids()),
+        "bench (watcher, Twilio stub)": time.process_time(),
+    }
+    if redis_pid is not None:
+        totals["redis"] = cpu_seconds(redis_pid, children=False)
     for process in processes:
         if isinstance(process, Gunicorn):
             role = "web"
@@ -437,10 +507,36 @@ def cpu_by_role(processes: list) -> dict[str, float]:
     return totals
 
 
+def redis_commands(url: str) -> dict[str, int]:
+    """How many times each command has run on the bench's redis-server (INFO commandstats)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return {name.removeprefix("cmdstat_"): values["calls"] for name, values in stats.items()}
+
+
+def redis_client_info(url: str) -> dict:
+    """INFO server of the bench's redis-server (its process id among it)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return client.info("server")
+    finally:
+        client.close()
+
+
 def load_phase(rate: float, seconds: float, hold: float, port: int, engine,
-               processes: list) -> dict:
-    """One rate for `seconds`: the webhooks' latency, the call-log lag, each role's CPU."""
-    cpu_before = cpu_by_role(processes)
+               processes: list, redis_url: str) -> dict:
+    """One rate for `seconds`: the webhooks' latency, the call-log lag, each role's CPU and
+    the Redis commands run per call."""
+    redis_pid = int(redis_client_info(redis_url)["process_id"])
+    cpu_before = cpu_by_role(processes, redis_pid)
+    commands_before = redis_commands(redis_url)
     watcher = LogWatcher(engine).start()
     run_id = secrets.token_hex(4)  # CA + 8 + 24 hex digits: a well-formed CallSid
     receive, send = multiprocessing.get_context("spawn").Pipe(duplex=False)
@@ -449,13 +545,19 @@ def load_phase(rate: float, seconds: float, hold: float, port: int, engine,
     generator.start()
     results = receive.recv()
     generator.join()
+    generator_cpu = results.pop()[1]
     behind = results.pop()[1]
     acked = {sid: at for sid, *_rest, at in results if at is not None}
     deadline = time.time() + max(30.0, seconds)
     while time.time() < deadline and not acked.keys() <= watcher.seen.keys():
         time.sleep(0.2)
     watcher.stop()
-    cpu_after = cpu_by_role(processes)
+    jobs_behind = jobs_queued(redis_url)
+    cpu_after = cpu_by_role(processes, redis_pid)
+    cpu_after["load generator"] = generator_cpu
+    commands_after = redis_commands(redis_url)
+    per_call = {name: round((calls - commands_before.get(name, 0)) / max(1, len(results)), 2)
+                for name, calls in commands_after.items()}
     lags = [watcher.seen[sid] - at for sid, at in acked.items() if sid in watcher.seen]
     ordered = sorted(acked.items(), key=lambda item: item[1])
     fifth = max(1, len(ordered) // 5)
@@ -475,8 +577,14 @@ def load_phase(rate: float, seconds: float, hold: float, port: int, engine,
         "lag_first_fifth_ms": None if first is None else round(first * 1000, 1),
         "lag_last_fifth_ms": None if last is None else round(last * 1000, 1),
         "generator_behind_s": round(behind, 3),
+        # Not in keeps_up: the rq workers' backlog once the call log has caught up; the next
+        # phase inherits it (the dial probe waits it out, wait_for_jobs_drained).
+        "jobs_queued_at_end": jobs_behind,
         "cpu_seconds": {role: round(cpu_after[role] - cpu_before.get(role, 0.0), 1)
                         for role in cpu_after},
+        "redis_commands_per_call": dict(sorted(
+            ((name, n) for name, n in per_call.items() if n >= 0.05),
+            key=lambda item: -item[1])),
     }
 
 
@@ -489,17 +597,76 @@ def keeps_up(phase: dict) -> bool:
             and not phase["errors"] and not growing)
 
 
+def jobs_queued(redis_url: str) -> int:
+    """How many jobs wait for an rq worker on the service's queue."""
+    import redis
+    from rq import Queue
+
+    from usecases.bootstrap import QUEUE_NAME
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return Queue(QUEUE_NAME, connection=client).count
+    finally:
+        client.close()
+
+
+JOBS_DRAINED_WITHIN_SECONDS = 300
+JOBS_QUIET_SECONDS = 1.0
+# Callers whose hang-up the web tier never took (their webhook timed out in an overloaded phase)
+# still wait, and their dispatch is retried every few seconds until their longest wait: that
+# trickle is not a backlog.
+JOBS_DRAINED_BELOW = 50
+
+
+def wait_for_jobs_drained(queue, within: float = JOBS_DRAINED_WITHIN_SECONDS,
+                          quiet: float = JOBS_QUIET_SECONDS,
+                          below: int = JOBS_DRAINED_BELOW) -> dict:
+    """Wait until the workers have run the jobs queued (fewer than `below` queued or running
+    for `quiet` seconds: the scheduler's due retries land meanwhile). Returns the backlog
+    found and how long it took to drain; if it does not drain `within` seconds, the probe goes
+    ahead and the result says how many jobs were still behind (the load phases' figures are
+    kept either way)."""
+    from rq.registry import StartedJobRegistry
+
+    started = StartedJobRegistry(queue=queue)
+    began = time.monotonic()
+    found = queue.count
+    idle_since = None
+    while True:
+        busy = queue.count + started.count
+        now = time.monotonic()
+        if busy >= below:
+            idle_since = None
+        elif idle_since is None:
+            idle_since = now
+        elif now - idle_since >= quiet:
+            return {"jobs_queued": found, "seconds_to_drain": round(idle_since - began, 1)}
+        if now - began > within:
+            print(f"the workers are still {busy} jobs behind after {within:g} s; sampling "
+                  "anyway", file=sys.stderr)
+            return {"jobs_queued": found, "seconds_to_drain": None, "still_behind": busy}
+        time.sleep(0.05)
+
+
 def dial_phase(samples: int, services, agent_ids: list[int], token: str, stub: TwilioStub,
                port: int) -> dict:
     """Agent available -> waiting caller dialled: every agent away, a caller waiting, then the
     first agent's console PUT /api/me/availability (with its API token); the time from sending
-    it until Twilio is asked to ring that agent."""
+    it until Twilio is asked to ring that agent.
+
+    It starts once the workers have run the load phases' jobs: the caller's dispatch and the
+    offer are queued behind whatever is still queued, so sampling during a backlog measures the
+    backlog (two of 30 samples missed and p99 8.2 s after the 200 calls/s phase). The jobs queued
+    at each sample's PUT are kept, so any backlog during the samples shows in the result.
+    """
     import http.client
 
     from store.agent_pool import AgentPool, Availability
 
+    drained = wait_for_jobs_drained(services.queue)
     pool = AgentPool(services.worker_redis)
-    times, missed = [], 0
+    times, missed, queued_at_put = [], 0, []
     for n in range(samples):
         for staff_id in agent_ids:
             pool.set_availability(staff_id, Availability.AWAY)
@@ -509,6 +676,7 @@ def dial_phase(samples: int, services, agent_ids: list[int], token: str, stub: T
         time.sleep(1.0)  # the pump has taken the call; its dispatch found nobody and waits
         identity = "client:bench-agent-0"  # the token's holder, agent_ids[0]
         before = len(stub.requests)
+        queued_at_put.append(services.queue.count)
         became = time.time()
         connection = http.client.HTTPConnection(HOST, port, timeout=10)
         connection.request("PUT", "/api/me/availability", body=b'{"availability": "available"}',
@@ -532,7 +700,8 @@ def dial_phase(samples: int, services, agent_ids: list[int], token: str, stub: T
                                         "CallStatus": "completed", "SequenceNumber": "9"})
     for staff_id in agent_ids:
         pool.set_availability(staff_id, Availability.AVAILABLE, time.time())
-    return {"samples": samples, "missed": missed, "ms": summary(times, 1000)}
+    return {"samples": samples, "missed": missed, "ms": summary(times, 1000),
+            "before_samples": drained, "jobs_queued_at_put_max": max(queued_at_put, default=0)}
 
 
 def warning_phase(samples: int, services, agent_id: int, token: str, stub: TwilioStub,
@@ -601,19 +770,21 @@ def run(args) -> dict:
         stub.web_port = web.port
         _wait_for_web(web, probe)
         for n in range(args.pumps):
-            processes.append(Part("pump", env, work / "logs", n))
+            processes.append(Part("pump", env, work / "logs", n, nice=args.background_nice))
         worker_module = "bench.simple_worker" if args.fork else "service.cli_run"
         for n in range(args.workers):
-            processes.append(Part("worker", env, work / "logs", n, worker_module))
+            processes.append(Part("worker", env, work / "logs", n, worker_module,
+                                  nice=args.background_nice))
         processes.append(Part("scheduler", env, work / "logs", 0))
         time.sleep(3)  # the pumps and workers connect
         # Warm-up, not measured: every gunicorn worker, pump and rq worker has started and
         # opened its connections before the first measured phase.
-        load_phase(5, 5, args.hold, web.port, engine, processes)
+        load_phase(5, 5, args.hold, web.port, engine, processes, redis_server.url)
         phases = []
         for rate in args.rates:
             print(f"rate {rate:g} calls/s for {args.duration:g} s ...", file=sys.stderr)
-            phase = load_phase(rate, args.duration, args.hold, web.port, engine, processes)
+            phase = load_phase(rate, args.duration, args.hold, web.port, engine, processes,
+                               redis_server.url)
             phase["keeps_up"] = keeps_up(phase)
             phases.append(phase)
             print(json.dumps(phase), file=sys.stderr)
@@ -622,6 +793,7 @@ def run(args) -> dict:
         result = {
             "database": database.describe(), "web_workers": args.web_workers,
             "pumps": args.pumps, "workers": args.workers, "agents": args.agents,
+            "background_nice": args.background_nice,
             "worker_forks_per_job": args.fork,
             "hold_seconds": args.hold, "phases": phases,
             "sustained_calls_per_second": sustained, "lag_grows_at": grows_at,
@@ -676,21 +848,23 @@ def report(result: dict) -> str:
              f"{result['pumps']} pumps, {result['workers']} workers, {result['agents']} agents",
              f"{'calls/s':>8} {'calls':>7} {'errors':>6} {'lost':>5} {'in p99 ms':>9} "
              f"{'lag p50':>8} {'lag p95':>8} {'lag p99':>8} {'lag max':>8} {'first/last fifth':>17}"
-             f"  keeps up"]
+             f"  keeps up  jobs behind at end"]
     for p in result["phases"]:
         lag = p["lag_ms"]
         lines.append(f"{p['rate']:>8g} {p['calls']:>7} {p['errors']:>6} {p['lost']:>5} "
                      f"{p['incoming_ms']['p99']!s:>9} {lag['p50']!s:>8} {lag['p95']!s:>8} "
                      f"{lag['p99']!s:>8} {lag['max']!s:>8} "
                      f"{p['lag_first_fifth_ms']!s:>8}/{p['lag_last_fifth_ms']!s:<8}  "
-                     f"{'yes' if p['keeps_up'] else 'NO'}")
+                     f"{'yes' if p['keeps_up'] else 'NO':<8}  {p.get('jobs_queued_at_end')}")
     lines.append(f"sustained: {result['sustained_calls_per_second']} calls/s with lag p99 <= "
                  f"{LAG_GOAL_SECONDS:g} s; lag grows from: {result['lag_grows_at']}")
     if "available_to_dialled" in result:
         d = result["available_to_dialled"]
         lines.append(f"agent available -> caller dialled: p50 {d['ms']['p50']} ms, p95 "
                      f"{d['ms']['p95']} ms (goal {DIAL_GOAL_MS:g}); missed {d['missed']} "
-                     f"of {d['samples']}")
+                     f"of {d['samples']}; began after the workers ran "
+                     f"{d['before_samples']['jobs_queued']} queued jobs "
+                     f"({d['before_samples']['seconds_to_drain']} s)")
     if "warning_to_announce" in result:
         w = result["warning_to_announce"]
         lines.append(f"warning click -> announce request: p50 {w['ms']['p50']} ms, p95 "
@@ -715,6 +889,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", type=int, default=40)
     parser.add_argument("--fork", action="store_true",
                         help="rq workers that fork per job, as before (bench/simple_worker.py)")
+    parser.add_argument("--background-nice", type=int, default=0,
+                        help="run the pumps and workers at this nice value (e.g. 5: on a shared "
+                             "host the webhooks, which a caller waits for, come first)")
     parser.add_argument("--dial-samples", type=int, default=20)
     parser.add_argument("--warning-samples", type=int, default=50)
     parser.add_argument("--database-url", default="")

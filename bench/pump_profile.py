@@ -19,12 +19,10 @@ import io
 import os
 import pstats
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from bench.incoming_calls import ACCOUNT_SID, BASE_URL, TOKEN, Database, call_params
-from bench.pipeline import RedisServer, environment
+from bench.incoming_calls import ACCOUNT_SID, BASE_URL, TOKEN, call_params
+from bench.pipeline import scratch_service
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,23 +41,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from config.settings import load_settings
     from service.app import create_app
-    from store import migrate
     from store.call_events import STREAM_KEY
-    from store.db import make_engine
     from usecases.bootstrap import Services
     from workers import pump
     from workers.context import use_services
 
-    work = Path(tempfile.mkdtemp(prefix="callflow-pump-"))
-    (work / "redis").mkdir()
-    database = Database(args.database_url, work)
-    redis_server = RedisServer(work / "redis")
-    try:
-        engine = make_engine(database.url)
-        migrate.upgrade(engine)
-        engine.dispose()
-        services = Services(load_settings(environment(database.url, redis_server.url,
-                                                      work / "var", 9)))
+    with scratch_service(args.database_url, "callflow-pump-") as scratch:
+        services = Services(load_settings(scratch.env))
         use_services(services)
         client = create_app(services=services).test_client()
         validator = RequestValidator(TOKEN)
@@ -93,9 +81,6 @@ def main(argv: list[str] | None = None) -> int:
         use_services(None)
         services.close()
         return 0
-    finally:
-        redis_server.stop()
-        database.drop()
 
 
 def _profile_worker(services, calls: int, top: int) -> None:

@@ -20,13 +20,12 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from bench.incoming_calls import ROOT, Database, number_at
-from bench.pipeline import RedisServer, environment
+from bench.incoming_calls import ROOT, number_at
+from bench.pipeline import scratch_service
 
 GOAL_SECONDS = 60.0
 HEADER = ("customer_ref", "name", "phone_numbers", "categories", "reason", "written_only",
@@ -60,21 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--database-url (or DATABASE_URL): a PostgreSQL URL, or --sqlite")
 
     from config.settings import load_settings
-    from store import migrate
-    from store.db import make_engine, transaction
+    from store.db import transaction
     from usecases.bootstrap import Services
     from usecases.staff import add_staff
 
-    work = Path(tempfile.mkdtemp(prefix="callflow-import-"))
-    (work / "redis").mkdir()
-    database = Database(args.database_url, work)
-    redis_server = RedisServer(work / "redis")
-    try:
-        engine = make_engine(database.url)
-        migrate.upgrade(engine)
-        engine.dispose()
-        # The import makes no Twilio request: the port is never dialled.
-        env = environment(database.url, redis_server.url, work / "var", twilio_port=9)
+    # The import makes no Twilio request: the scratch service's Twilio port is never dialled.
+    with scratch_service(args.database_url, "callflow-import-") as scratch:
+        work, database, env = scratch.work, scratch.database, scratch.env
         services = Services(load_settings(env))
         now = datetime.now(UTC)
         with transaction(services.sessions) as session:
@@ -105,9 +96,6 @@ def main(argv: list[str] | None = None) -> int:
               f"{'met' if seconds * 1_000_000 / args.rows <= GOAL_SECONDS else 'missed'}"
               f"{'' if args.rows == 1_000_000 else ' (scaled linearly)'}")
         return 0 if seconds * 1_000_000 / args.rows <= GOAL_SECONDS else 1
-    finally:
-        redis_server.stop()
-        database.drop()
 
 
 if __name__ == "__main__":

@@ -62,6 +62,16 @@ class NextAgent(CallEffect):
     attempt: int
 
 
+# The key of a caller's one "longest wait" timer (an OfferVoicemail after the maximum wait),
+# by which the call's end cancels it.
+MAX_WAIT_KEY = "max-wait"
+
+
+def dispatch_key(attempt: int) -> str:
+    """The key of a caller's n-th attempt to find a pool agent (0: the first, at once)."""
+    return f"dispatch:{attempt}"
+
+
 @dataclass(frozen=True)
 class OfferVoicemail(CallEffect):
     """Move a caller who is still waiting to voicemail (policy 4.1: a form of contact is kept)."""

@@ -55,6 +55,18 @@ def normalise(raw: str, region: str = DEFAULT_REGION) -> str:
     text = raw.strip()
     if not text:
         raise InvalidNumber("no number given")
+    national = _uk_national_number(text) if region == "GB" else None
+    if national is None:
+        e164, valid = _parse(raw, text, region)
+    else:
+        e164, valid = "+44" + national, _valid_uk_number(national)
+    if valid or e164.startswith(_DRAMA_PREFIXES):
+        return e164
+    raise InvalidNumber(f"{raw!r} cannot be a real number")
+
+
+def _parse(raw: str, text: str, region: str) -> tuple[str, bool]:
+    """libphonenumber's E.164 and its verdict on whether the number is valid."""
     try:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
@@ -63,9 +75,77 @@ def normalise(raw: str, region: str = DEFAULT_REGION) -> str:
             f"{raw!r} is not a phone number: give the digits, such as 07700 900123"
         ) from None
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    if phonenumbers.is_valid_number(parsed) or e164.startswith(_DRAMA_PREFIXES):
-        return e164
-    raise InvalidNumber(f"{raw!r} cannot be a real number")
+    return e164, phonenumbers.is_valid_number(parsed)
+
+
+# The two ways a UK number is usually written (+44 7700 900123, 07700 900123), spaces and
+# dashes apart. For these libphonenumber's parse comes to the digits after +44 or 0 (at 9 or 10
+# digits no national prefix or carrier code can be stripped from them), so they skip it.
+_UK_WRITTEN = re.compile(r"(?:\+44|0)([1-9][0-9]{8,9})")
+_SEPARATORS = str.maketrans("", "", " -")
+
+
+def _uk_national_number(text: str) -> str | None:
+    """The national significant number of a UK number written in a usual way, else None."""
+    match = _UK_WRITTEN.fullmatch(text.translate(_SEPARATORS))
+    return match[1] if match else None
+
+
+class _Region:
+    """One region's number types, from libphonenumber's metadata, as it tests a number against
+    them: a type fits when the number's length is one of the type's (if it lists any) and its
+    pattern matches the whole number. The types are joined into one pattern per length."""
+
+    def __init__(self, region: str):
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        self.leading = re.compile(metadata.leading_digits) if metadata.leading_digits else None
+        self.general = metadata.general_desc
+        # libphonenumber counts mobile apart only when its pattern differs from fixed lines'.
+        self.kinds = [metadata.premium_rate, metadata.toll_free, metadata.shared_cost,
+                      metadata.voip, metadata.personal_number, metadata.pager, metadata.uan,
+                      metadata.voicemail, metadata.fixed_line]
+        if not metadata.same_mobile_and_fixed_line_pattern:
+            self.kinds.append(metadata.mobile)
+        self._by_length: dict[int, re.Pattern[str] | None] = {}
+
+    def has_type(self, national: str) -> bool:
+        """True when libphonenumber gives the number a type here (not UNKNOWN)."""
+        length = len(national)
+        if length not in self._by_length:
+            self._by_length[length] = _type_pattern(self.general, self.kinds, length)
+        pattern = self._by_length[length]
+        return pattern is not None and pattern.fullmatch(national) is not None
+
+
+def _type_pattern(general: phonenumbers.PhoneNumberDesc, kinds: list, length: int,
+                  ) -> re.Pattern[str] | None:
+    """A pattern matching a whole number of this length when the general description and one of
+    the kinds both would, or None when none can."""
+    def fits(desc: phonenumbers.PhoneNumberDesc | None) -> bool:
+        return bool(desc is not None and desc.national_number_pattern
+                    and (not desc.possible_length or length in desc.possible_length))
+    specific = [desc.national_number_pattern for desc in kinds if fits(desc)]
+    if not fits(general) or not specific:
+        return None
+    # A lookahead holds the general description to the whole number too.
+    return re.compile("(?=(?:{})$)(?:{})".format(
+        general.national_number_pattern, "|".join(f"(?:{p})" for p in specific)))
+
+
+_UK_REGIONS = [_Region(region) for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[44]]
+
+
+def _valid_uk_number(national: str) -> bool:
+    """phonenumbers.is_valid_number for +44 and this national number, from the same metadata:
+    the region is the first (GB, Guernsey, Isle of Man, Jersey) whose leading digits or number
+    types fit, and the number is valid when it has a type in that region."""
+    for region in _UK_REGIONS:
+        if region.leading is None:
+            if region.has_type(national):
+                return True
+        elif region.leading.match(national):
+            return region.has_type(national)
+    return False
 
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")

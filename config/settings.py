@@ -103,6 +103,11 @@ class Settings:
     # the warning played before going ahead unconfirmed.
     recording: RecordingPolicy = RecordingPolicy.NONE
     warning_confirm_seconds: int = 20
+    # Redis replicas that must acknowledge a call's events before the webhook answers (0: none,
+    # asynchronous replication as usual), and how long to wait for them; a batch they do not
+    # acknowledge in time is also kept in the event spool.
+    redis_replicas_to_ack: int = 0
+    redis_replica_ack_ms: int = 50
 
     @property
     def tz(self) -> ZoneInfo:
@@ -324,6 +329,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         recording=RecordingPolicy(recording),
         warning_confirm_seconds=_int(get("CALLFLOW_WARNING_CONFIRM_SECONDS", "20"),
                                      "CALLFLOW_WARNING_CONFIRM_SECONDS", 0, maximum=120),
+        redis_replicas_to_ack=_int(get("CALLFLOW_REDIS_REPLICAS_TO_ACK", "0"),
+                                   "CALLFLOW_REDIS_REPLICAS_TO_ACK", 0, maximum=5),
+        # The caller waits this long (rounded up to Redis's 100 ms tick) when a replica lags.
+        redis_replica_ack_ms=_int(get("CALLFLOW_REDIS_REPLICA_ACK_MS", "50"),
+                                  "CALLFLOW_REDIS_REPLICA_ACK_MS", 1, maximum=100),
     )
     try:
         parse_schedule(settings.opening_hours)

@@ -14,6 +14,7 @@ import contextlib
 import signal
 import socket
 import threading
+import time
 from typing import Any
 
 import redis
@@ -27,6 +28,12 @@ from usecases.bootstrap import QUEUE_NAME
 
 CRON_CONFIG = "workers.cron"
 TICK_SECONDS = 1.0
+# rq heartbeats a worker three times a job (before waiting, after dequeueing, after the job),
+# each three commands sent one at a time, to extend a key that lives 480 s; under load that is
+# most of the worker's Redis round trips. One heartbeat in this long is plenty. It is shorter
+# than rq's one-second pause after a failed dequeue, so the heartbeat that follows that pause
+# (and reports a lost Redis) is always sent.
+HEARTBEAT_EVERY_SECONDS = 0.5
 
 
 class RedisLost(StopRequested):
@@ -40,22 +47,37 @@ class PatientWorker(SimpleWorker):
     def __init__(self, *args: Any, outage: Outage, **kwargs: Any):
         self.outage = outage
         self.stopping = False
+        self._heartbeat_sent = float("-inf")
         super().__init__(*args, **kwargs)
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
-        """rq's heartbeat; a lost Redis ends the work loop (RedisLost) rather than the process."""
+        """rq's heartbeat, in one round trip and at most every HEARTBEAT_EVERY_SECONDS; a lost
+        Redis ends the work loop (RedisLost) rather than the process."""
         if pipeline is not None:
             return super().heartbeat(timeout, pipeline)
+        recent = time.monotonic() - self._heartbeat_sent < HEARTBEAT_EVERY_SECONDS
+        if timeout is None and recent and not self.outage.ongoing:
+            return None
         try:
-            super().heartbeat(timeout)
+            with self.connection.pipeline(transaction=False) as beat:
+                super().heartbeat(timeout, beat)
+                beat.execute()
         except (redis.ConnectionError, redis.TimeoutError) as error:
             self.outage.failed(error)
             raise RedisLost() from None
+        self._heartbeat_sent = time.monotonic()
         if self.outage.ongoing:
             # Redis came back (perhaps empty, having lost this worker's registration): start
             # afresh, so the new worker registers again.
             raise RedisLost()
         return None
+
+    def set_state(self, state: str, pipeline: Any = None) -> None:
+        """rq's set_state, without the round trip when the state is already the one held (rq
+        sets "idle" after each job and again before waiting for the next)."""
+        if pipeline is None and state == getattr(self, "_state", None):
+            return
+        super().set_state(state, pipeline)
 
     def request_stop(self, signum: int, frame: Any) -> None:
         """Ctrl-C or SIGTERM: remember that the stop was asked for, then stop as rq does."""

@@ -19,7 +19,13 @@ import redis
 from callflow.effects import CallEffect
 from callflow.events import Event
 from store.circuit import CircuitOpen
-from store.live_call import LIVE_TTL_SECONDS, WRITE_LIVE_LUA, LiveCall, live_key
+from store.live_call import (
+    INDEX_LIVE_LUA,
+    LIVE_TTL_SECONDS,
+    WRITE_LIVE_LUA,
+    LiveCall,
+    live_key,
+)
 from store.routing_cache import CACHE_KEY, READY_FIELD
 
 log = logging.getLogger(__name__)
@@ -50,6 +56,25 @@ local found = redis.call('HMGET', KEYS[3], number, '""" + READY_FIELD + """')
 if not found[2] then return -1 end
 if found[1] then return found[1] end
 """ + _EMIT
+
+# A backup is a batch Redis took but fewer replicas than asked acknowledged in time, kept in the
+# spool as well in case the primary dies before passing it on (CALLFLOW_REDIS_REPLICAS_TO_ACK).
+# Its replay adds the stream entry again, which is harmless (each event and effect lands once by
+# its key), but only fills in live fields the hash lacks: later requests may have moved the call
+# on since, and a replica that was merely slow still has them.
+BACKUP_FIELD = "backup"
+_EMIT_BACKUP = INDEX_LIVE_LUA + """
+redis.call('XADD', KEYS[1], '*', 'sid', ARGV[1], 'events', ARGV[2], 'effects', ARGV[3])
+local existed = redis.call('EXISTS', KEYS[2]) == 1
+for i = 5, #ARGV - 1, 2 do
+  redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+if not existed and #ARGV >= 5 then
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+  index_live(KEYS[2], ARGV[4])
+end
+return 0
+"""
 
 
 def job_id_for(call_sid: str, key: str) -> str:
@@ -126,18 +151,35 @@ class Batch:
 class SharedSpool(Protocol):
     """Somewhere every host can reach that keeps batches while Redis is down (the database)."""
 
-    def put(self, batch: Batch) -> None:
-        """Keep the batch durably, or raise."""
+    def put(self, batch: Batch, backup: bool = False) -> None:
+        """Keep the batch durably (as a backup of one Redis took: see BACKUP_FIELD), or raise."""
+
+
+def spooled_fields(batch: Batch, backup: bool = False) -> dict[str, str]:
+    """What a spool keeps of a batch: its stream fields, and whether it is a backup."""
+    fields = batch.encode()
+    if backup:
+        fields[BACKUP_FIELD] = "1"
+    return fields
 
 
 class CallEventSink:
     """Writes a request's events and effects in one pipelined round trip, or spools them:
-    to the shared spool (the database) when there is one and it answers, else to local disk."""
+    to the shared spool (the database) when there is one and it answers, else to local disk.
 
-    def __init__(self, client: redis.Redis, spool_dir: Path, shared: SharedSpool | None = None):
+    With replicas_to_ack, the same round trip also WAITs up to replica_ack_ms for that many
+    replicas to have the write; a batch they do not acknowledge in time is spooled as well, so
+    that a primary that dies before passing it on does not lose it.
+    """
+
+    def __init__(self, client: redis.Redis, spool_dir: Path, shared: SharedSpool | None = None,
+                 replicas_to_ack: int = 0, replica_ack_ms: int = 50):
         self.client = client
         self.spool_dir = spool_dir
         self.shared = shared
+        self.replicas_to_ack = replicas_to_ack
+        self.replica_ack_ms = replica_ack_ms
+        self._replicas_behind = False  # the last write was not acknowledged in time (logged)
         self._shared_paused_until = 0.0
         self._spooled = any(spool_dir.glob("*.jsonl")) if spool_dir.exists() else False
         self._emit = client.register_script(_EMIT)
@@ -159,18 +201,22 @@ class CallEventSink:
             return False
         return True
 
-    def spool(self, batch: Batch) -> None:
-        """Keep a batch Redis could not take: in the shared spool if there is one and it
-        answers (a host that dies then loses nothing it acknowledged), else on local disk."""
+    def spool(self, batch: Batch, backup: bool = False) -> None:
+        """Keep a batch Redis could not take (or, as a backup, one its replicas did not
+        acknowledge): in the shared spool if there is one and it answers (a host that dies then
+        loses nothing it acknowledged), else on local disk."""
         if self.shared is not None and time.monotonic() >= self._shared_paused_until:
             try:
-                self.shared.put(batch)
+                if backup:
+                    self.shared.put(batch, backup=True)
+                else:
+                    self.shared.put(batch)
                 return
             except Exception as error:  # any failure of the database: the disk still works
                 log.warning("the database cannot spool call events (%s); spooling to disk",
                             type(error).__name__)
                 self._shared_paused_until = time.monotonic() + DATABASE_SPOOL_PAUSE_SECONDS
-        self.spool_to_disk(batch)
+        self.spool_to_disk(batch, backup=backup)
 
     def emit_unless_listed(self, number: str, batch: Batch) -> tuple[bool, bytes | None]:
         """Check the register cache for number and, if it is not there, record the batch.
@@ -190,20 +236,58 @@ class CallEventSink:
                 extra_args: Sequence[str] = ()) -> object:
         fields = batch.encode()
         live = [item for pair in batch.live.items() for item in pair]
-        answer = script(
-            keys=[STREAM_KEY, live_key(batch.call_sid), *extra_keys],
-            args=[fields["sid"], fields["events"], fields["effects"], LIVE_TTL_SECONDS, *live,
-                  *extra_args],
-        )
+        keys = [STREAM_KEY, live_key(batch.call_sid), *extra_keys]
+        args = [fields["sid"], fields["events"], fields["effects"], LIVE_TTL_SECONDS, *live,
+                *extra_args]
+        if self.replicas_to_ack:
+            answer, acknowledged = self._record_and_wait(script, keys, args)
+        else:
+            answer, acknowledged = script(keys=keys, args=args), 0
         if answer == 0 and self._spooled:
             self._spooled = bool(drain_spool(self.spool_dir, self.client))
+        if answer == 0 and self.replicas_to_ack:
+            self._back_up_unless_replicated(batch, acknowledged)
         return answer
 
-    def spool_to_disk(self, batch: Batch) -> None:
+    def _record_and_wait(self, script, keys: list, args: list) -> tuple[object, int]:
+        """The script and a WAIT for the replicas in one round trip: the script's answer and
+        how many replicas have the write (0 if WAIT failed). Not through the Script object, whose
+        pipelines first ask Redis whether it has the script: that would be a second round trip."""
+        for attempt in range(2):
+            pipe = self.client.pipeline(transaction=False)
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            pipe.execute_command("WAIT", self.replicas_to_ack, self.replica_ack_ms)
+            answer, acknowledged = pipe.execute(raise_on_error=False)
+            if attempt == 0 and isinstance(answer, redis.exceptions.NoScriptError):
+                # A primary that has not run it yet (just started or promoted): load it, then
+                # write and wait again. Once per primary and process.
+                self.client.script_load(script.script)
+                continue
+            break
+        if isinstance(answer, Exception):
+            raise answer
+        return answer, acknowledged if isinstance(acknowledged, int) else 0
+
+    def _back_up_unless_replicated(self, batch: Batch, acknowledged: int) -> None:
+        """Spool a backup of a batch too few replicas acknowledged; log when that starts and
+        stops (not for every call)."""
+        if acknowledged >= self.replicas_to_ack:
+            if self._replicas_behind:
+                self._replicas_behind = False
+                log.warning("the Redis replicas acknowledge call events in time again")
+            return
+        if not self._replicas_behind:
+            self._replicas_behind = True
+            log.warning("%d of %d Redis replicas acknowledged call events within %d ms; keeping "
+                        "a backup of each batch in the event spool until they do",
+                        acknowledged, self.replicas_to_ack, self.replica_ack_ms)
+        self.spool(batch, backup=True)
+
+    def spool_to_disk(self, batch: Batch, backup: bool = False) -> None:
         """Append the batch to this process's spool file, synced to disk."""
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         path = self.spool_dir / f"events-{os.getpid()}.jsonl"
-        line = json.dumps(batch.encode(), separators=(",", ":")) + "\n"
+        line = json.dumps(spooled_fields(batch, backup), separators=(",", ":")) + "\n"
         with open(path, "a", encoding="utf-8") as spool:
             spool.write(line)
             spool.flush()
@@ -215,7 +299,7 @@ def drain_spool(spool_dir: Path, client: redis.Redis, limit: int = 10_000) -> in
     """Move spooled batches into the stream; returns how many remain on disk. Safe to repeat."""
     if not spool_dir.exists():
         return 0
-    emit = client.register_script(_EMIT)
+    scripts = _replay_scripts(client)
     for path in sorted(spool_dir.glob("*.jsonl")):
         claimed = path.with_suffix(f".draining-{uuid.uuid4().hex}")
         try:
@@ -228,7 +312,7 @@ def drain_spool(spool_dir: Path, client: redis.Redis, limit: int = 10_000) -> in
             # and the live state, through the same script, in the order they were spooled.
             pipe = client.pipeline(transaction=False)
             for line in lines[start:start + limit]:
-                _replay(emit, pipe, json.loads(line))
+                _replay(scripts, pipe, json.loads(line))
             pipe.execute()
         claimed.unlink(missing_ok=True)
     for orphan in spool_dir.glob("*.draining-*"):
@@ -241,16 +325,23 @@ def drain_spool(spool_dir: Path, client: redis.Redis, limit: int = 10_000) -> in
 
 def replay(client: redis.Redis, spooled: Iterable[Mapping[str, str]]) -> None:
     """Write spooled batches (stream fields) to the stream, in order, in one round trip."""
-    emit = client.register_script(_EMIT)
+    scripts = _replay_scripts(client)
     pipe = client.pipeline(transaction=False)
     for fields in spooled:
-        _replay(emit, pipe, fields)
+        _replay(scripts, pipe, fields)
     pipe.execute()
 
 
-def _replay(emit, pipe, fields: Mapping[str, str]) -> None:
+def _replay_scripts(client: redis.Redis) -> tuple:
+    """The scripts a replay writes with: a spooled batch's, and a backup's."""
+    return client.register_script(_EMIT), client.register_script(_EMIT_BACKUP)
+
+
+def _replay(scripts: tuple, pipe, fields: Mapping[str, str]) -> None:
+    emit, emit_backup = scripts
     live = json.loads(fields.get("live") or "{}")
-    emit(keys=[STREAM_KEY, live_key(fields["sid"])],
-         args=[fields["sid"], fields.get("events", "[]"), fields.get("effects", "[]"),
-               LIVE_TTL_SECONDS, *(item for pair in live.items() for item in pair)],
-         client=pipe)
+    script = emit_backup if fields.get(BACKUP_FIELD) else emit
+    script(keys=[STREAM_KEY, live_key(fields["sid"])],
+           args=[fields["sid"], fields.get("events", "[]"), fields.get("effects", "[]"),
+                 LIVE_TTL_SECONDS, *(item for pair in live.items() for item in pair)],
+           client=pipe)

@@ -17,7 +17,7 @@ import redis
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.call_events import Batch, replay
+from store.call_events import Batch, replay, spooled_fields
 from store.db import transaction
 from store.models import SpooledBatch
 
@@ -33,9 +33,10 @@ class DatabaseSpool:
         self.now = now  # the clock is handed in (config/clock.py reads it)
         self.host = (host or socket.gethostname())[:255]
 
-    def put(self, batch: Batch) -> None:
-        """Keep the batch, committed before the webhook answers; raises if the database cannot."""
-        fields = json.dumps(batch.encode(), separators=(",", ":"))
+    def put(self, batch: Batch, backup: bool = False) -> None:
+        """Keep the batch, committed before the webhook answers; raises if the database cannot.
+        A backup is a batch Redis took but too few of its replicas acknowledged in time."""
+        fields = json.dumps(spooled_fields(batch, backup), separators=(",", ":"))
         with transaction(self.sessions) as session:
             session.add(SpooledBatch(call_sid=batch.call_sid, fields=fields,
                                      spooled_at=self.now(), host=self.host))

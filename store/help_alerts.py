@@ -1,4 +1,4 @@
-"""Live supervision in Redis: help alerts, supervisors on calls, and the calls in progress.
+"""Live supervision in Redis: help alerts and supervisors on calls.
 
 One hash per call asking for help (`callflow:help:{sid}`: state, staff_id, raised_at, number,
 answered_by, answered_at) and a sorted set of the live calls that asked for help; one hash
@@ -9,14 +9,12 @@ Everything expires with the live call.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import redis
 
-from callflow.call_state import CALL_SID_PATTERN
 from callflow.supervision import HelpState, SupervisionMode
-from store.live_call import LIVE_KEY, LIVE_TTL_SECONDS
+from store.live_call import LIVE_TTL_SECONDS
 
 HELP_KEY = "callflow:help:{sid}"
 OPEN_KEY = "callflow:help:open"  # sid -> when help was asked (epoch seconds), till the call ends
@@ -168,11 +166,3 @@ class Supervisors:
         """The supervisor's leg on the call, if they are on it."""
         return next((leg for leg in self.on_call(call_sid) if leg.staff_id == staff_id), None)
 
-
-def live_call_sids(client: redis.Redis, batch: int = 500) -> Iterator[str]:
-    """The CallSid of every call with live state (a SCAN: live hashes expire on their own)."""
-    prefix = LIVE_KEY.format(sid="")
-    for key in client.scan_iter(match=prefix + "CA*", count=batch):
-        sid = _text(key)[len(prefix):]
-        if CALL_SID_PATTERN.match(sid):
-            yield sid

@@ -14,16 +14,37 @@ from operator import attrgetter
 
 import redis
 
-from callflow.call_state import CallState
+from callflow.call_state import CALL_SID_PATTERN, CallState
 
 LIVE_KEY = "callflow:live:{sid}"
 LIVE_TTL_SECONDS = 6 * 3600
+# The calls in progress, for the supervisors' page: CallSid -> when its live hash expires (epoch
+# seconds, by Redis's clock). A call leaves it when it ends; one whose hash expired is trimmed.
+LIVE_INDEX_KEY = "callflow:live-calls"
+
+# index_live(key, ttl): the index follows a live hash just written. The index is a key the
+# scripts do not declare: fine on one Redis and under Sentinel, not on Redis Cluster (which
+# callflow does not support). Expired members are trimmed here too, so the index stays bounded
+# when nobody reads it.
+INDEX_LIVE_LUA = """
+local function index_live(key, ttl)
+  local index = '""" + LIVE_INDEX_KEY + """'
+  local sid = string.sub(key, """ + str(len(LIVE_KEY.format(sid="")) + 1) + """)
+  local now = tonumber(redis.call('TIME')[1])
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', now)
+  if redis.call('HGET', key, 'state') == 'ended' then
+    redis.call('ZREM', index, sid)
+  else
+    redis.call('ZADD', index, now + tonumber(ttl), sid)
+  end
+end
+"""
 
 # Every write to a live hash goes through this Lua, so every writer keeps its one rule: a call
 # that has ended stays ended (Twilio does not promise the order of its callbacks, and a replayed
 # or late write must not bring a finished call back to life). Other fields are still written.
 # write_live(key, ttl, first): ARGV[first..] are field/value pairs; returns 1 if the call had ended.
-WRITE_LIVE_LUA = """
+WRITE_LIVE_LUA = INDEX_LIVE_LUA + """
 local function write_live(key, ttl, first)
   local ended = redis.call('HGET', key, 'state') == 'ended'
   local values = {}
@@ -36,6 +57,7 @@ local function write_live(key, ttl, first)
   if #values > 0 then
     redis.call('HSET', key, unpack(values))
     redis.call('EXPIRE', key, ttl)
+    index_live(key, ttl)
   end
   if ended then return 1 end
   return 0
@@ -172,3 +194,21 @@ def set_live(client: redis.Redis, call_sid: str, values: Mapping[str, str],
                           ",".join(sorted(while_in)),
                           *(item for pair in values.items() for item in pair))
     return not refused
+
+
+def live_call_sids(client: redis.Redis) -> list[str]:
+    """The CallSid of every call in progress: live state not ended and not expired.
+
+    Read from the index (no scan of Redis's keys); members whose hash has expired are trimmed
+    first.
+    """
+    pipe = client.pipeline(transaction=True)
+    pipe.eval(_TRIM_INDEX, 1, LIVE_INDEX_KEY)
+    pipe.zrange(LIVE_INDEX_KEY, 0, -1)
+    return [sid for sid in map(_str, pipe.execute()[1]) if CALL_SID_PATTERN.match(sid)]
+
+
+# Redis's clock, as the scores were written by it.
+_TRIM_INDEX = """
+return redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(redis.call('TIME')[1]))
+"""

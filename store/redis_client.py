@@ -18,20 +18,26 @@ from store.redis_connect import connect
 # 0.25 s let requests caught in the first moments of a hang queue past 1 s behind each other
 # (bench/faults item 3); a healthy round trip is well under 5 ms at 500 calls a second.
 CALL_PATH_TIMEOUT = 0.15
+# Redis checks a WAIT's time-out on its clock tick (every 100 ms at its default hz of 10), so a
+# WAIT can last up to a tick longer than asked; the call path's read time-out allows for both.
+REDIS_TICK_SECONDS = 0.1
 # A lost Redis is tried again after ~0.5 s, then less and less often, at most every 5 s.
 RECONNECT_BACKOFF = ExponentialWithJitterBackoff(cap=5.0, base=0.25)
 
 log = logging.getLogger(__name__)
 
 
-def call_path_redis(url: str, circuit: Circuit | None = None) -> redis.Redis:
+def call_path_redis(url: str, circuit: Circuit | None = None,
+                    replica_wait_ms: int = 0) -> redis.Redis:
     """A pooled client for webhooks: short time-outs, no retries, behind a circuit breaker (so
-    that while Redis is away requests do not even try it); bytes, as RQ needs."""
+    that while Redis is away requests do not even try it); bytes, as RQ needs. replica_wait_ms:
+    the longest WAIT for replicas its writes may end with, which its read time-out allows for."""
+    wait = replica_wait_ms / 1000 + REDIS_TICK_SECONDS if replica_wait_ms else 0.0
     return connect(
         url,
         circuit or Circuit(),
         socket_connect_timeout=CALL_PATH_TIMEOUT,
-        socket_timeout=CALL_PATH_TIMEOUT,
+        socket_timeout=CALL_PATH_TIMEOUT + wait,
         retry=Retry(NoBackoff(), 0),
         health_check_interval=0,
     )

@@ -16,7 +16,9 @@ from enum import StrEnum
 import redis
 from rq import Queue
 
+from callflow.call_state import WAITING_STATES
 from store.agent_pool import CURRENT_CALL_KEY, GIVEN_KEY, IDLE_KEY, STATE_KEY
+from store.live_call import LIVE_KEY
 
 WAITING_KEY = "callflow:waiting:callers"  # sorted set: CallSid -> when they began to wait
 ATTEMPTS_KEY = "callflow:waiting:attempts"  # hash: CallSid -> the dispatch attempt that queued it
@@ -44,24 +46,33 @@ return {'claimed', popped[1]}
 """
 
 # An agent became available (ARGV[1]): if they are still idle, give them the longest-waiting
-# caller not already given to someone, and mark them busy on that call. The caller's GIVEN_KEY
-# is built here from its prefix (ARGV[2]), a key not declared up front: fine on one Redis and
-# under Sentinel, not on Redis Cluster (which callflow does not support).
+# caller not already given to someone, and mark them busy on that call. Callers whose live state
+# (ARGV[4] is its prefix) says they no longer wait are dropped on the way, however many:
+# their own hang-up job, which takes them out, may still be queued behind others. The caller's
+# GIVEN_KEY and live hash are built here from their prefixes (ARGV[2], ARGV[4]), keys not
+# declared up front: fine on one Redis and under Sentinel, not on Redis Cluster (which callflow
+# does not support).
 _OFFER_TO_AGENT = """
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return false end
+local still_waiting = {""" + ", ".join(f"['{state.value}'] = true"
+                                       for state in sorted(WAITING_STATES)) + """}
 while true do
   local popped = redis.call('ZPOPMIN', KEYS[4])
   if #popped == 0 then return false end
   local sid = popped[1]
-  local attempt = redis.call('HGET', KEYS[5], sid) or '0'
-  redis.call('HDEL', KEYS[5], sid)
-  local given = ARGV[2] .. sid
-  if redis.call('EXISTS', given) == 0 then
-    redis.call('ZREM', KEYS[1], ARGV[1])
-    redis.call('HSET', KEYS[2], ARGV[1], 'busy')
-    redis.call('HSET', KEYS[3], ARGV[1], sid)
-    redis.call('SET', given, ARGV[1], 'EX', ARGV[3])
-    return {sid, attempt, popped[2]}
+  local state = redis.call('HGET', ARGV[4] .. sid, 'state')
+  -- A caller gone keeps their attempt (KEYS[5]) for their hang-up job, which takes it.
+  if not state or still_waiting[state] then
+    local attempt = redis.call('HGET', KEYS[5], sid) or '0'
+    redis.call('HDEL', KEYS[5], sid)
+    local given = ARGV[2] .. sid
+    if redis.call('EXISTS', given) == 0 then
+      redis.call('ZREM', KEYS[1], ARGV[1])
+      redis.call('HSET', KEYS[2], ARGV[1], 'busy')
+      redis.call('HSET', KEYS[3], ARGV[1], sid)
+      redis.call('SET', given, ARGV[1], 'EX', ARGV[3])
+      return {sid, attempt, popped[2]}
+    end
   end
 end
 """
@@ -111,21 +122,26 @@ class WaitingCallers:
         return CallerMatch(match, int(answer[1]) if len(answer) > 1 else None)
 
     def offer(self, staff_id: int) -> WaitingCaller | None:
-        """Give this agent, if still idle, the longest-waiting caller; None if either is missing."""
+        """Give this agent, if still idle, the longest-waiting caller still waiting (those who
+        hung up are dropped from the index); None if either is missing."""
         answer = self.client.eval(_OFFER_TO_AGENT, 5, IDLE_KEY, STATE_KEY, CURRENT_CALL_KEY,
                                   WAITING_KEY, ATTEMPTS_KEY, staff_id,
-                                  GIVEN_KEY.format(call_sid=""), GIVEN_TTL_SECONDS)
+                                  GIVEN_KEY.format(call_sid=""), GIVEN_TTL_SECONDS,
+                                  LIVE_KEY.format(sid=""))
         if not answer:
             return None
         call_sid, attempt, since = answer
         return WaitingCaller(_text(call_sid), int(attempt), float(since))
 
-    def leave(self, call_sid: str) -> None:
-        """The caller no longer waits for an agent (they hung up, or went to voicemail)."""
+    def leave(self, call_sid: str) -> int | None:
+        """The caller no longer waits for an agent (they hung up, or went to voicemail): the
+        dispatch attempt that queued them, None if they were not waiting in the index."""
         pipe = self.client.pipeline(transaction=True)
+        pipe.hget(ATTEMPTS_KEY, call_sid)
         pipe.zrem(WAITING_KEY, call_sid)
         pipe.hdel(ATTEMPTS_KEY, call_sid)
-        pipe.execute()
+        attempt, _removed, _forgotten = pipe.execute()
+        return None if attempt is None else int(attempt)
 
     def count(self) -> int:
         """How many callers wait for an agent."""

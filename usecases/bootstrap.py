@@ -88,7 +88,9 @@ class Services:
     @cached_property
     def redis(self) -> redis.Redis:
         """The call path's client: one pool per process, tight time-outs, behind the breaker."""
-        return call_path_redis(self.redis_url, self.redis_circuit)
+        s = self.settings
+        return call_path_redis(self.redis_url, self.redis_circuit,
+                               s.redis_replica_ack_ms if s.redis_replicas_to_ack else 0)
 
     @cached_property
     def worker_redis(self) -> redis.Redis:
@@ -112,7 +114,9 @@ class Services:
         """Where the call path writes call events and effects (Redis, or a spool on disk)."""
         shared = (DatabaseSpool(self.call_path_sessions, lambda: clock.now_utc())
                   if self.settings.spools_to_database else None)
-        return CallEventSink(self.redis, self.settings.var_dir / "spool", shared)
+        return CallEventSink(self.redis, self.settings.var_dir / "spool", shared,
+                             replicas_to_ack=self.settings.redis_replicas_to_ack,
+                             replica_ack_ms=self.settings.redis_replica_ack_ms)
 
     @cached_property
     def routing_cache(self) -> RoutingCache:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +44,26 @@ WARNINGS_KEY = "callflow:console:warnings:{sid}"
 WARNING_REPEAT_SECONDS = 10
 ALREADY_ENDED = EndRefusal.ALREADY_ENDED.value
 ALREADY_RECORDED = "the reason for this call is already recorded"
+
+
+class _OncePerCall:
+    """An action on a call done once, as its reason and note ask: a repeat asking the same gets
+    the first result, one asking otherwise is refused with `conflict`."""
+
+    def __init__(self, services: Services, action: str, sid: str, code: str | None, note: str,
+                 conflict: str):
+        self.once = OnceOnly(services.redis)
+        self.key = action_key(action, sid)
+        self.fingerprint = json.dumps([code, note])
+        self.conflict = conflict
+
+    def replay(self) -> Outcome | None:
+        """The first request's result when this repeats it (RepeatRefused if it differs)."""
+        return self.once.replay(self.key, self.fingerprint, self.conflict)
+
+    def run(self, action: Callable[[], dict[str, Any]]) -> Outcome:
+        """Carry out `action` once; its result is kept as long as the live call."""
+        return self.once.run(self.key, self.fingerprint, LIVE_TTL_SECONDS, action, self.conflict)
 
 
 def give_warning(services: Services, actor: Actor, call: CallContext,
@@ -105,10 +126,8 @@ def end(services: Services, actor: Actor, call: CallContext, reason: EndReason |
     """
     sid = call.sid
     code = reason.value if reason is not None else None  # stored and answered as plain text
-    once = OnceOnly(services.redis)
-    key = action_key("end", sid)
-    fingerprint = json.dumps([code, note])
-    replayed = once.replay(key, fingerprint, ALREADY_ENDED)
+    once = _OncePerCall(services, "end", sid, code, note, ALREADY_ENDED)
+    replayed = once.replay()
     if replayed is not None:
         return replayed
     warning = warning_state(services, call.live)
@@ -176,7 +195,7 @@ def end(services: Services, actor: Actor, call: CallContext, reason: EndReason |
                 "incident_id": incident.id if incident is not None else None,
                 "recovery_until": recovery_until, "at": now.isoformat()}
 
-    return once.run(key, fingerprint, LIVE_TTL_SECONDS, finish, ALREADY_ENDED)
+    return once.run(finish)
 
 
 def wrap_up(services: Services, actor: Actor, call: CallContext, reason: EndReason,
@@ -184,10 +203,8 @@ def wrap_up(services: Services, actor: Actor, call: CallContext, reason: EndReas
     """Record the reason for a call ended in one click; its agent may then take calls again."""
     sid = call.sid
     code = reason.value
-    once = OnceOnly(services.redis)
-    key = action_key("wrap-up", sid)
-    fingerprint = json.dumps([code, note])
-    replayed = once.replay(key, fingerprint, ALREADY_RECORDED)
+    once = _OncePerCall(services, "wrap-up", sid, code, note, ALREADY_RECORDED)
+    replayed = once.replay()
     if replayed is not None:
         return replayed
     pool = AgentPool(services.redis)
@@ -210,7 +227,7 @@ def wrap_up(services: Services, actor: Actor, call: CallContext, reason: EndReas
         return {"call_sid": sid, "reason": code, "note": note,
                 "recovery_until": recovery_until, "at": now.isoformat()}
 
-    return once.run(key, fingerprint, LIVE_TTL_SECONDS, record, ALREADY_RECORDED)
+    return once.run(record)
 
 
 def warning_state(services: Services, live: LiveCall | None) -> WarningState | None:

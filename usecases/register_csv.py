@@ -52,9 +52,10 @@ class ImportRefused(ValueError):
         super().__init__(f"{len(errors)} problem(s); nothing was imported")
 
 
-def iter_rows(stream: TextIO) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) pairs as the file is read; the dialect (comma, semicolon, tab) is
-    sniffed from the header. Raises ImportRefused for an empty file or a missing column."""
+def _reader(stream: TextIO) -> tuple[Iterator[list[str]], list[str]]:
+    """The file's rows as lists of cells, and its lower-case column names; the dialect (comma,
+    semicolon, tab) is sniffed from the header. Raises ImportRefused for an empty file or a
+    missing column."""
     first = stream.readline()
     if first.startswith("\ufeff"):
         first = first[1:]  # Excel writes a byte order mark
@@ -70,16 +71,46 @@ def iter_rows(stream: TextIO) -> Iterator[tuple[int, dict[str, str]]]:
         delimiter = ","
     # Only the delimiter is sniffed: a header has no quotes to guess quoting from, and Excel
     # always doubles a quote inside a quoted cell.
-    reader = csv.DictReader(lines, dialect=csv.excel, delimiter=delimiter)
-    headers = [h.strip().lower() for h in (reader.fieldnames or [])]
+    reader = csv.reader(lines, dialect=csv.excel, delimiter=delimiter)
+    headers = [h.strip().lower() for h in next(reader, [])]
     missing = [c for c in REQUIRED_COLUMNS if c not in headers]
     if missing:
         raise ImportRefused([RowError(1, "header", f"missing column(s): {', '.join(missing)}")])
-    reader.fieldnames = headers
+    return reader, headers
+
+
+def _named_columns(headers: list[str]) -> dict[str, int]:
+    """Each column name (not blank) and the place of its last cell, in the order first named."""
+    return {name: i for i, name in enumerate(headers) if name}
+
+
+def _filled(reader: Iterator[list[str]], headers: list[str],
+            ) -> Iterator[tuple[int, list[str | None]]]:
+    """(line number, cell of each named column) for every row with something in a named
+    column; a column named twice takes its last cell, and a short row's missing cells are None."""
+    columns = list(_named_columns(headers).items())
     for row in reader:
-        if not any((v or "").strip() for k, v in row.items() if k):
-            continue
-        yield reader.line_num, {k: unescape_cell(v or "") for k, v in row.items() if k in COLUMNS}
+        width = len(row)
+        cells = [row[i] if i < width else None for _name, i in columns]
+        if any(cell and cell.strip() for cell in cells):
+            yield reader.line_num, cells  # type: ignore[attr-defined]
+
+
+def iter_rows(stream: TextIO) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) pairs as the file is read (see _reader); rows with nothing in them
+    are left out."""
+    reader, headers = _reader(stream)
+    # The columns the register reads, by their place among the cells _filled gives.
+    wanted = [(position, name) for position, name in enumerate(_named_columns(headers))
+              if name in COLUMNS]
+    for line, cells in _filled(reader, headers):
+        yield line, {name: unescape_cell(cells[position] or "") for position, name in wanted}
+
+
+def iter_lines(stream: TextIO) -> Iterator[int]:
+    """The line number of each row iter_rows gives, without reading the rows' cells."""
+    reader, headers = _reader(stream)
+    return (line for line, _cells in _filled(reader, headers))
 
 
 def read_rows(stream: TextIO) -> list[tuple[int, dict[str, str]]]:
@@ -94,7 +125,7 @@ class FileRows(Sequence[dict[str, str]]):
     def __init__(self, stream: TextIO):
         self.stream = stream
         self.start = stream.tell()
-        self.lines = array("q", (line for line, _row in iter_rows(stream)))
+        self.lines = array("q", iter_lines(stream))
 
     def __len__(self) -> int:
         return len(self.lines)

@@ -37,8 +37,8 @@ from callflow.supervision import (
 from config import clock
 from store.agent_pool import AgentPool
 from store.call_events import Batch
-from store.help_alerts import HelpAlert, HelpAlerts, SupervisorLeg, Supervisors, live_call_sids
-from store.live_call import LiveCall, read_live
+from store.help_alerts import HelpAlert, HelpAlerts, SupervisorLeg, Supervisors
+from store.live_call import LiveCall, live_call_sids, read_live
 from store.models import CallEvent, RegisterEntry, Staff
 from store.twilio_rest import TwilioRefused, add_supervisor, update_supervisor
 from store.voice_urls import voice_url

@@ -21,7 +21,13 @@ from callflow import events
 from callflow.call_limits import counting_window
 from callflow.call_state import CALL_SID_PATTERN, CallState
 from callflow.decision import Caller, Decision, decide
-from callflow.effects import CallEffect, DialPerson, OfferVoicemail
+from callflow.effects import (
+    MAX_WAIT_KEY,
+    CallEffect,
+    DialPerson,
+    OfferVoicemail,
+    dispatch_key,
+)
 from callflow.phone import caller_key
 from config import clock
 from config.centre import centre_for
@@ -173,9 +179,9 @@ def _effects(s: Services, sid: str, decision: Decision) -> tuple[Effect, ...]:
     if not decision.connects:
         return ()
     first = tuple(_recorded(effect, "dial:designated" if isinstance(effect, DialPerson)
-                            else "dispatch:0") for effect in decision.effects)
+                            else dispatch_key(0)) for effect in decision.effects)
     later = tuple(Effect.of(step.effect, step.key, step.delay_seconds) for step in decision.later)
-    return *first, *later, _recorded(OfferVoicemail(), "max-wait", s.settings.max_wait_seconds)
+    return *first, *later, _recorded(OfferVoicemail(), MAX_WAIT_KEY, s.settings.max_wait_seconds)
 
 
 def _recent_calls(s: Services, found: CallerLookup, now: datetime) -> tuple[datetime, ...]:

@@ -16,6 +16,7 @@ from callflow import events
 from callflow.answering_machine import MACHINE_DETECTION, detects_machines
 from callflow.call_state import WAITING_STATES, CallState
 from callflow.effects import (
+    MAX_WAIT_KEY,
     CallEffect,
     CallerLeft,
     CountCall,
@@ -29,6 +30,7 @@ from callflow.effects import (
     PassedOn,
     WarnOfTimeLimit,
     after_unanswered,
+    dispatch_key,
 )
 from callflow.effects import passed_on as passed_on_note
 from callflow.events import Event
@@ -47,7 +49,7 @@ from workers.context import services
 log = logging.getLogger(__name__)
 
 NO_AGENT_RETRY_SECONDS = 5  # the safety net behind offering waiting callers to freed agents
-OFFER_TRIES = 10  # callers found gone before one still waiting is rung
+OFFER_TRIES = 10  # callers gone between the offer (which drops those gone) and the dial
 
 
 def _url(path: str, **query: object) -> str:
@@ -106,7 +108,7 @@ def dispatch_to_pool(call_sid: str, attempt: int) -> str:
 def _retry_dispatch(call_sid: str, attempt: int) -> None:
     services().queue.enqueue_in(
         timedelta(seconds=NO_AGENT_RETRY_SECONDS), dispatch_to_pool, call_sid, attempt,
-        job_id=job_id_for(call_sid, f"dispatch:{attempt}"),
+        job_id=job_id_for(call_sid, dispatch_key(attempt)),
     )
 
 
@@ -244,13 +246,12 @@ def send_to_voicemail(call_sid: str) -> str:
     twilio_rest.redirect_call(_client(), call_sid, _url("/voicemail", call=call_sid))
     update_live(services().worker_redis, call_sid, LiveCall(state=CallState.VOICEMAIL))
     _waiting().leave(call_sid)
-    _stop_ringing(call_sid)
+    _stop_ringing(call_sid, _live(call_sid))
     return "sent to voicemail"
 
 
-def _stop_ringing(call_sid: str) -> None:
+def _stop_ringing(call_sid: str, live: LiveCall) -> None:
     """Cancel a staff phone still ringing for a caller who has moved on, and free its owner."""
-    live = _live(call_sid)
     if not live.ringing_leg_sid or live.staff_id is not None:
         return
     _cancel_leg(live.ringing_leg_sid)
@@ -274,14 +275,30 @@ def offer_voicemail_if_waiting(call_sid: str) -> str:
 @with_call_sid
 def call_finished(call_sid: str) -> str:
     """The caller hung up: stop any phone still ringing for them, free whoever was on the call."""
-    _waiting().leave(call_sid)
-    _stop_ringing(call_sid)
+    queued_by = _waiting().leave(call_sid)
+    # Their timers need not fire: the voicemail offer after the longest wait, and the retry of
+    # the dispatch that found nobody free (each a job, seconds or minutes on). One already due
+    # runs and finds the caller gone, as before.
+    timers = [MAX_WAIT_KEY] + ([] if queued_by is None else [dispatch_key(queued_by + 1)])
+    _cancel_delayed(call_sid, timers)
     live = _live(call_sid)
+    _stop_ringing(call_sid, live)
     freed = [staff_id for staff_id in (live.staff_id, live.ringing_staff_id)
              if staff_id is not None and _pool().release(staff_id, call_sid)]
     for staff_id in freed:
         _offer_soon(staff_id)
     return f"freed {', '.join(map(str, freed)) or 'nobody'}"
+
+
+def _cancel_delayed(call_sid: str, keys: list[str]) -> None:
+    """Take a call's delayed jobs with these effect keys off the schedule, in one round trip."""
+    queue = services().queue
+    with queue.connection.pipeline(transaction=False) as pipe:
+        for key in keys:
+            job_id = job_id_for(call_sid, key)
+            queue.scheduled_job_registry.remove(job_id, pipeline=pipe)
+            pipe.delete(queue.job_class.key_for(job_id))
+        pipe.execute()
 
 
 @with_call_sid

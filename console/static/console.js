@@ -3,14 +3,25 @@
 (function () {
   "use strict";
 
+  // The call is fetched at once when the phone rings and when the agent answers, so the screen
+  // pop (the flag, arrangements and needs) is on screen as the Answer button appears; the poll
+  // is the safety net for everything else. ?poll=<ms> lengthens it (tests and benchmarks).
   var POLL_MS = 700;
+  // The simulator's phone rings by being read (a Twilio phone is told at once): often enough
+  // that a ring shows about as soon as it would with Twilio. Only the simulator reads it.
+  var PHONE_POLL_MS = 250;
   var ME_EVERY = 4; // availability is read on every fourth poll
+  var RING_WAIT_MS = 300; // a ring waits at most this long for its call's details
+  var ANSWER_FOLLOW_MS = 150; // after answering, the call is read this often until connected
+  var ANSWER_FOLLOW_TRIES = 20;
   var root = document.getElementById("console");
   if (!root) return;
   var phoneKind = root.dataset.phone; // "simulator", "twilio" or "none"
   // The live call's states, from the core's one list (callflow/call_state.py).
   var STATE = JSON.parse(root.dataset.callStates);
-  var pinned = new URLSearchParams(window.location.search).get("call") || "";
+  var query = new URLSearchParams(window.location.search);
+  var pinned = query.get("call") || "";
+  var pollMs = Math.min(Math.max(parseInt(query.get("poll"), 10) || POLL_MS, POLL_MS), 3600000);
 
   var $ = function (id) { return document.getElementById(id); };
   var signedOut = false;
@@ -310,6 +321,49 @@
     });
   }
 
+  // Every read of the call goes through here, one at a time, so that an older answer never
+  // overwrites a newer one; a read asked for meanwhile runs once the current one is back.
+  var reading = null;
+  var readAgain = false;
+  function refreshCall() {
+    if (reading) {
+      readAgain = true;
+      return reading;
+    }
+    reading = pollCall().then(function () {
+      reading = null;
+      if (!readAgain) return undefined;
+      readAgain = false;
+      return refreshCall();
+    });
+    return reading;
+  }
+
+  // The server hears of an answer from Twilio's join webhook a moment after the click: read
+  // the call again shortly until it is connected (or over), then leave it to the poll.
+  function followAnswer(tries) {
+    refreshCall().then(function () {
+      var settled = call && (call.unknown || call.state === STATE.CONNECTED ||
+        call.state === STATE.ENDED || call.ended_by_agent);
+      if (!settled && tries > 1) {
+        window.setTimeout(function () { followAnswer(tries - 1); }, ANSWER_FOLLOW_MS);
+      }
+    });
+  }
+
+  // A new ring: its call's details are read first (waiting RING_WAIT_MS at most), so that the
+  // flag is on screen, and announced, by the time the Answer button is.
+  function ringWithDetails() {
+    var shown = false;
+    var show = function () {
+      if (shown) return;
+      shown = true;
+      renderPhone();
+    };
+    window.setTimeout(show, RING_WAIT_MS);
+    return refreshCall().then(show);
+  }
+
   // A call meant for this member of staff (the designated contact) that went elsewhere while
   // they were away or did not answer: say where it went, as no call was shown for it.
   function showPassedOn(passedOn) {
@@ -493,21 +547,53 @@
     if (isRinging && document.activeElement === document.body) $("answer").focus();
   }
 
+  // Legs this page answered or declined: until the simulator has acted on it, a leg still reads
+  // as ringing, and must not offer Answer again.
+  var legsActedOn = {};
+  var readingLegs = null;
+  var readLegsAgain = false;
+
+  // One read of the legs at a time (as for the call), so that an older answer never wins.
   function pollLegs() {
+    if (readingLegs) {
+      readLegsAgain = true;
+      return readingLegs;
+    }
+    readingLegs = readLegs().then(function () {
+      readingLegs = null;
+      if (!readLegsAgain) return undefined;
+      readLegsAgain = false;
+      return pollLegs();
+    });
+    return readingLegs;
+  }
+
+  function readLegs() {
     return request("GET", "/simulator/legs").then(function (answer) {
-      if (!answer.ok) return;
+      if (!answer.ok) return undefined;
       var legs = answer.data.legs || [];
-      var ring = legs.filter(function (l) { return l.status === "ringing"; })[0];
-      var up = legs.filter(function (l) { return l.status === "in-progress"; })[0];
+      var ring = legs.filter(function (l) {
+        return l.status === "ringing" && !legsActedOn[l.sid];
+      })[0];
+      var up = legs.filter(function (l) {
+        return l.status === "in-progress" || (l.status === "ringing" && legsActedOn[l.sid] === "answer");
+      })[0];
+      var rang = ring && !(ringing && ringing.sid === ring.sid);
       ringing = ring ? { kind: "simulator", sid: ring.sid } : null;
       onPhone = up ? { kind: "simulator", sid: up.sid } : null;
+      if (rang) return ringWithDetails();
       renderPhone();
+      return undefined;
     });
   }
 
   function legAct(leg, act) {
+    legsActedOn[leg.sid] = act;
     return request("POST", "/simulator/legs/" + encodeURIComponent(leg.sid) + "/" + act).then(function (answer) {
-      if (!answer.ok) say($("call-message"), explain(answer), "error");
+      if (!answer.ok) {
+        delete legsActedOn[leg.sid];
+        say($("call-message"), explain(answer), "error");
+      }
       return pollLegs();
     });
   }
@@ -523,7 +609,7 @@
       var leg = ringing;
       ringing = null;
       renderPhone();
-      legAct(leg, "answer");
+      legAct(leg, "answer").then(function () { followAnswer(ANSWER_FOLLOW_TRIES); });
     }
   }
 
@@ -586,7 +672,8 @@
         incoming.on("cancel", clear);
         incoming.on("reject", clear);
         incoming.on("disconnect", clear);
-        renderPhone();
+        incoming.on("accept", function () { followAnswer(ANSWER_FOLLOW_TRIES); });
+        ringWithDetails();
       });
       return device.register();
     }).catch(function (error) { state.textContent = "Phone: " + error.message; });
@@ -594,19 +681,18 @@
 
   // -- the loop --------------------------------------------------------------------------
 
-  var busy = false;
   function tick() {
     if (signedOut) return;
-    if (busy) { window.setTimeout(tick, POLL_MS); return; }
-    busy = true;
-    var work = [pollCall()];
-    if (phoneKind === "simulator") work.push(pollLegs());
+    var work = [refreshCall()];
     if (ticks % ME_EVERY === 0) work.push(readMe());
     ticks += 1;
-    Promise.all(work).then(function () {
-      busy = false;
-      window.setTimeout(tick, POLL_MS);
-    });
+    Promise.all(work).then(function () { window.setTimeout(tick, pollMs); });
+  }
+
+  // The simulator's phone rings by being read; the Twilio Voice SDK's rings arrive as events.
+  function phoneTick() {
+    if (signedOut) return;
+    pollLegs().then(function () { window.setTimeout(phoneTick, PHONE_POLL_MS); });
   }
 
   document.querySelectorAll("[data-availability]").forEach(function (button) {
@@ -628,4 +714,5 @@
   renderAvailability();
   if (phoneKind === "twilio") startTwilioPhone();
   tick();
+  if (phoneKind === "simulator") phoneTick();
 })();

@@ -250,3 +250,25 @@ class DurableRedisServer(RedisServer):
         )
         wait_until(self.answers, 10, f"redis-server on port {self.port}")
         return self
+
+
+class ReplicaServer(RedisServer):
+    """A redis-server that replicates the primary on primary_port."""
+
+    def __init__(self, directory: Path, primary_port: int):
+        super().__init__(directory)
+        self.primary_port = primary_port
+
+    def start(self) -> ReplicaServer:
+        """Start as a replica and wait until it answers (not until it has synced)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [REDIS_SERVER, "--bind", LOOPBACK, "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory),
+             "--replicaof", LOOPBACK, str(self.primary_port),
+             "--logfile", str(self.directory / "redis.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            process_group=0,
+        )
+        wait_until(self.answers, 10, f"the replica on port {self.port}")
+        return self

@@ -21,6 +21,7 @@ from tests.faults.processes import (
     LOOPBACK,
     REDIS_SERVER,
     RedisServer,
+    ReplicaServer,
     ServiceProcess,
     free_port,
     get_json,
@@ -37,28 +38,6 @@ DOWN_AFTER_MS = 1000
 SPOKEN = {"Say", "Play", "Dial", "Gather", "Record"}
 LOAD_THREADS = 2
 CALL_GAP_SECONDS = 0.02  # per thread: about 100 calls a second in all, while it lasts
-
-
-class ReplicaServer(RedisServer):
-    """A redis-server that replicates the primary on primary_port."""
-
-    def __init__(self, directory: Path, primary_port: int):
-        super().__init__(directory)
-        self.primary_port = primary_port
-
-    def start(self) -> ReplicaServer:
-        """Start as a replica and wait until it answers (not until it has synced)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [REDIS_SERVER, "--bind", LOOPBACK, "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory),
-             "--replicaof", LOOPBACK, str(self.primary_port),
-             "--logfile", str(self.directory / "redis.log")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            process_group=0,
-        )
-        wait_until(self.answers, 10, f"the replica on port {self.port}")
-        return self
 
 
 class SentinelServer(RedisServer):

@@ -84,7 +84,9 @@ def test_an_import_of_3000_new_entries_sends_a_bounded_number_of_statements(serv
     # row it was seven statements an entry (21,000 here); now it grows with the chunks alone.
     chunks = ROWS // register_write.CHUNK
     if services.engine.dialect.name == "postgresql":  # and a fresh plan for every lookup
-        assert dict(sent.kinds) == {"SELECT": 2 * chunks + 10, "INSERT": 3 * chunks, "SET": 1}
+        # The rows go by COPY on the driver's connection, which SQLAlchemy's events do not see;
+        # the counts read back below show they arrived.
+        assert dict(sent.kinds) == {"SELECT": 2 * chunks + 10, "SET": 1}
     else:
         assert dict(sent.kinds) == {"SELECT": chunks + 10, "INSERT": 3 * chunks}
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 from callflow.events import EventKind
 from callflow.supervision import HelpState, SupervisionMode
 from store.db import transaction
-from store.help_alerts import OPEN_KEY, HelpAlerts, SupervisorLeg, Supervisors, live_call_sids
-from store.live_call import set_live
+from store.help_alerts import OPEN_KEY, HelpAlerts, SupervisorLeg, Supervisors
+from store.live_call import live_call_sids, set_live
 from store.models import CallEvent
 from tests.conftest import NOW
 from usecases.supervision import supervision_log
@@ -59,7 +59,7 @@ def test_every_call_with_live_state_is_found(services):
     set_live(services.redis, SID, {"state": "connected"})
     set_live(services.redis, OTHER, {"state": "waiting"})
     services.redis.set("callflow:live:not-a-call", "x")
-    assert sorted(live_call_sids(services.redis, batch=1)) == [SID, OTHER]
+    assert sorted(live_call_sids(services.redis)) == [SID, OTHER]
 
 
 def test_the_csv_says_who_asked_answered_and_supervised_and_when(services, staff):

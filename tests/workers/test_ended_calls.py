@@ -71,3 +71,26 @@ def test_a_retry_for_an_ended_call_claims_and_rings_nobody(worker, staff, twilio
     assert twilio_rest.http.requests == []
     assert pool.availability(alex.id) is Availability.AVAILABLE
     assert pool.current_call(alex.id) is None
+
+
+def test_a_caller_who_hangs_up_has_their_timers_cancelled(worker):
+    from callflow.effects import MAX_WAIT_KEY, OfferVoicemail, dispatch_key
+    from store.call_events import Effect, job_id_for
+    from workers.pump import start_effects
+
+    timer = Effect.of(OfferVoicemail(), MAX_WAIT_KEY, 300)
+    assert start_effects(worker.queue, [(SID, timer)]) == 1
+    # Nobody is free: the caller waits, and their dispatch is tried again in a few seconds.
+    assert calls.dispatch_to_pool(SID, 0) == "no agent available; waiting for one, trying again"
+    registry = worker.queue.scheduled_job_registry
+    timers = {job_id_for(SID, MAX_WAIT_KEY), job_id_for(SID, dispatch_key(1))}
+    assert set(registry.get_job_ids()) == timers
+
+    update_live(worker.worker_redis, SID, LiveCall(state=CallState.ENDED))
+    calls.call_finished(SID)
+
+    assert registry.get_job_ids() == []
+    for job_id in timers:
+        assert not worker.worker_redis.exists(worker.queue.job_class.key_for(job_id))
+    # A replay of the call's first batch does not set the voicemail timer again.
+    assert start_effects(worker.queue, [(SID, timer)]) == 0

@@ -133,7 +133,10 @@ def test_the_standing_pump_takes_events_as_they_arrive(worker_services):
         s.event_sink.emit(batch(event("received", "received", **{"from": "+447700900123"}),
                                 effects=(effect,)))
         deadline = time.monotonic() + 10
-        while counts(s) != (1, 1) and time.monotonic() < deadline:
+        # The round commits its rows, starts the effects' jobs, then drops the entry: wait for
+        # all three.
+        while (counts(s) != (1, 1) or f"{SID}-finished" not in s.queue.job_ids
+               or s.redis.xlen(STREAM_KEY)) and time.monotonic() < deadline:
             time.sleep(0.02)
         assert counts(s) == (1, 1)
         assert f"{SID}-finished" in s.queue.job_ids
@@ -142,6 +145,37 @@ def test_the_standing_pump_takes_events_as_they_arrive(worker_services):
         stop.set()
         running.join(timeout=5)
     assert not running.is_alive(), "the pump stops within a blocked read of being told"
+
+
+def test_under_load_the_standing_pump_lets_the_stream_gather_between_rounds(worker_services,
+                                                                              monkeypatch):
+    s = worker_services
+    rounds: list[int] = []
+    real_ingest = pump._ingest
+
+    def counting(services, client, entries):
+        rounds.append(len(entries))
+        return real_ingest(services, client, entries)
+
+    monkeypatch.setattr(pump, "_ingest", counting)
+    monkeypatch.setattr(pump, "GATHER_SECONDS", 0.5)
+    stop = threading.Event()
+    running = threading.Thread(target=pump.run_pump, args=(stop,), kwargs={"block_ms": 100})
+    running.start()
+    try:
+        s.event_sink.emit(batch(event("received", "received")))
+        deadline = time.monotonic() + 10
+        while not rounds and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # Ten more while the pump pauses after its one-entry round: they make one round.
+        for n in range(10):
+            s.event_sink.emit(batch(event("status", f"status:ringing:{n}", n, status="ringing")))
+        while sum(rounds) < 11 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        running.join(timeout=5)
+    assert rounds == [1, 10]
 
 
 def test_the_standing_pump_rides_out_a_database_failure(worker_services, monkeypatch):
