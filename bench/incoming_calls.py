@@ -661,13 +661,18 @@ class Gunicorn:
 
     def stop(self) -> None:
         """SIGTERM our gunicorn master (it stops its workers), then SIGKILL if it lingers."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        end_process(self.process)
+
+
+def end_process(process: subprocess.Popen, seconds: float = 15) -> None:
+    """End a process the bench started, by its pid: SIGTERM, then SIGKILL if it lingers."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 # --- Redis bookkeeping --------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from bench.incoming_calls import (
     Gunicorn,
     SignedCall,
     call_params,
+    end_process,
     free_port,
     http_request,
 )
@@ -115,13 +116,7 @@ class RedisServer:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it lingers."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process, 10)
 
 
 # --- Twilio's REST API, stubbed: records arrivals, answers at once, agents answer rings ---------
@@ -373,13 +368,7 @@ class Part:
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process)
 
 
 def environment(database_url: str, redis_url: str, var_dir: Path, twilio_port: int) -> dict:

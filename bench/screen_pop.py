@@ -55,7 +55,7 @@ from pathlib import Path
 
 import requests
 
-from bench.incoming_calls import ROOT, Database, free_port
+from bench.incoming_calls import ROOT, Database, end_process, free_port
 from bench.pipeline import HOST, RESULTS_DIR, Part, RedisServer, summary
 
 GOAL_MS = 500.0
@@ -123,13 +123,7 @@ class Web:
         raise SystemExit(f"gunicorn did not answer within {seconds} s; see {self.log}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process)
 
 
 def environment(database_url: str, redis_url: str, var_dir: Path, base_url: str) -> dict:

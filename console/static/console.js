@@ -321,23 +321,29 @@
     });
   }
 
-  // Every read of the call goes through here, one at a time, so that an older answer never
-  // overwrites a newer one; a read asked for meanwhile runs once the current one is back.
-  var reading = null;
-  var readAgain = false;
-  function refreshCall() {
-    if (reading) {
-      readAgain = true;
-      return reading;
+  // A read that runs one at a time, so that an older answer never overwrites a newer one; a
+  // read asked for meanwhile runs once the current one is back.
+  function oneAtATime(read) {
+    var running = null;
+    var again = false;
+    function run() {
+      if (running) {
+        again = true;
+        return running;
+      }
+      running = read().then(function () {
+        running = null;
+        if (!again) return undefined;
+        again = false;
+        return run();
+      });
+      return running;
     }
-    reading = pollCall().then(function () {
-      reading = null;
-      if (!readAgain) return undefined;
-      readAgain = false;
-      return refreshCall();
-    });
-    return reading;
+    return run;
   }
+
+  // Every read of the call goes through here.
+  var refreshCall = oneAtATime(pollCall);
 
   // The server hears of an answer from Twilio's join webhook a moment after the click: read
   // the call again shortly until it is connected (or over), then leave it to the poll.
@@ -550,23 +556,9 @@
   // Legs this page answered or declined: until the simulator has acted on it, a leg still reads
   // as ringing, and must not offer Answer again.
   var legsActedOn = {};
-  var readingLegs = null;
-  var readLegsAgain = false;
 
   // One read of the legs at a time (as for the call), so that an older answer never wins.
-  function pollLegs() {
-    if (readingLegs) {
-      readLegsAgain = true;
-      return readingLegs;
-    }
-    readingLegs = readLegs().then(function () {
-      readingLegs = null;
-      if (!readLegsAgain) return undefined;
-      readLegsAgain = false;
-      return pollLegs();
-    });
-    return readingLegs;
-  }
+  var pollLegs = oneAtATime(readLegs);
 
   function readLegs() {
     return request("GET", "/simulator/legs").then(function (answer) {
