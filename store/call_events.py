@@ -207,10 +207,7 @@ class CallEventSink:
         loses nothing it acknowledged), else on local disk."""
         if self.shared is not None and time.monotonic() >= self._shared_paused_until:
             try:
-                if backup:
-                    self.shared.put(batch, backup=True)
-                else:
-                    self.shared.put(batch)
+                self.shared.put(batch, backup=backup)
                 return
             except Exception as error:  # any failure of the database: the disk still works
                 log.warning("the database cannot spool call events (%s); spooling to disk",

@@ -28,13 +28,6 @@ def limits_of(entry: RegisterEntry) -> CallLimits:
                       entry.max_call_minutes)
 
 
-def apply_limits(entry: RegisterEntry, limits: CallLimits) -> None:
-    """Store an entry's call limits on its columns."""
-    entry.max_calls = limits.max_calls
-    entry.max_calls_per = limits.per.value if limits.max_calls is not None else None
-    entry.max_call_minutes = limits.max_minutes
-
-
 class CallTally:
     """The calls put through lately for each register entry under a frequency limit."""
 

@@ -30,7 +30,7 @@ from callflow.register import (
 from callflow.representatives import Representative
 from callflow.review_dates import DEFAULT_MAX_REVIEW_MONTHS
 from callflow.roles import Capability, may
-from store.call_limits import apply_limits, limits_of
+from store.call_limits import limits_of
 from store.models import (
     AuditRecord,
     Base,
@@ -167,21 +167,17 @@ _ROUTING_COLUMNS = (
 )
 
 
-def entry_columns(fields: EntryFields, staff: dict[str, Staff], now: datetime) -> dict[str, object]:
-    """The register_entries columns of a new entry from checked fields (as _apply sets them)."""
+def field_columns(fields: EntryFields) -> dict[str, object]:
+    """The register_entries columns that come straight from an entry's checked fields (no
+    staff, no times): what a new entry is inserted with and an edit sets alike."""
     limits = fields.call_limits
-    designated = staff.get(fields.designated_contact)
-    fallback = staff.get(fields.fallback) if fields.fallback != VOICEMAIL else None
     return {
-        "customer_ref": fields.customer_ref,
         "name": fields.name,
         "categories": [c.value for c in fields.categories],
         "reason": fields.reason,
         "written_only": fields.written_only,
         "call_windows": fields.call_windows,
-        "designated_contact_id": designated.id if designated else None,
         "fallback_voicemail": fields.fallback == VOICEMAIL,
-        "fallback_contact_id": fallback.id if fallback else None,
         "visits_by_appointment": fields.visits_by_appointment,
         "max_calls": limits.max_calls,
         "max_calls_per": limits.per.value if limits.max_calls is not None else None,
@@ -199,12 +195,24 @@ def entry_columns(fields: EntryFields, staff: dict[str, Staff], now: datetime) -
         "evidence": [{"kind": e.kind.value, "reference": e.reference} for e in fields.evidence],
         "no_warning_reason": fields.no_warning_reason,
         "not_told_reason": fields.not_told_reason,
-        "decided_by_id": staff[fields.decided_by].id,
         "decided_on": fields.decided_on,
         "starts_on": fields.starts_on,
         "ends_on": fields.ends_on,
         "review_on": fields.review_on,
         "notice_sent_on": fields.notice_sent_on,
+    }
+
+
+def entry_columns(fields: EntryFields, staff: dict[str, Staff], now: datetime) -> dict[str, object]:
+    """The register_entries columns of a new entry from checked fields (as _apply sets them)."""
+    designated = staff.get(fields.designated_contact)
+    fallback = staff.get(fields.fallback) if fields.fallback != VOICEMAIL else None
+    return {
+        "customer_ref": fields.customer_ref,
+        **field_columns(fields),
+        "designated_contact_id": designated.id if designated else None,
+        "fallback_contact_id": fallback.id if fallback else None,
+        "decided_by_id": staff[fields.decided_by].id,
         "created_at": now,
         "updated_at": now,
     }
@@ -440,42 +448,16 @@ class RegisterStore:
     def _apply(
         self, entry: RegisterEntry, fields: EntryFields, staff: dict[str, Staff], now: datetime
     ) -> None:
-        entry.name = fields.name
-        entry.categories = [c.value for c in fields.categories]
-        entry.reason = fields.reason
-        entry.written_only = fields.written_only
-        entry.call_windows = fields.call_windows
+        for name, value in field_columns(fields).items():
+            setattr(entry, name, value)
         entry.designated_contact = staff.get(fields.designated_contact)
-        entry.fallback_voicemail = fields.fallback == VOICEMAIL
         entry.fallback_contact = (
             staff.get(fields.fallback) if fields.fallback != VOICEMAIL else None
         )
-        entry.visits_by_appointment = fields.visits_by_appointment
-        apply_limits(entry, fields.call_limits)
-        entry.adjustments = [{"need": a.need.value, "detail": a.detail}
-                             for a in fields.adjustments]
-        entry.written_only_exception = fields.written_only_exception
-        entry.representatives = [
-            {"name": r.name, "relationship": r.relationship,
-             "phone_numbers": list(r.phone_numbers), "covered": r.covered}
-            for r in fields.representatives]
         entry.representative_phones = [
             RepresentativePhone(number=n, covered=r.covered)
             for r in fields.representatives for n in r.phone_numbers]
-        entry.closed_issues = [
-            {"reference": i.reference, "summary": i.summary} for i in fields.closed_issues
-        ]
-        entry.staff_notes = fields.staff_notes
-        entry.postal_address = fields.postal_address
-        entry.evidence = [{"kind": e.kind.value, "reference": e.reference} for e in fields.evidence]
-        entry.no_warning_reason = fields.no_warning_reason
-        entry.not_told_reason = fields.not_told_reason
         entry.decided_by = staff[fields.decided_by]
-        entry.decided_on = fields.decided_on
-        entry.starts_on = fields.starts_on
-        entry.ends_on = fields.ends_on
-        entry.review_on = fields.review_on
-        entry.notice_sent_on = fields.notice_sent_on
         entry.updated_at = now
         wanted = list(fields.phone_numbers)
         kept = [p for p in entry.phones if p.number in wanted]

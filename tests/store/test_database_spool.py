@@ -159,9 +159,9 @@ def test_after_the_database_fails_the_sink_leaves_it_alone_for_a_while(tmp_path,
     tries: list[str] = []
     real_put = shared.put
 
-    def counted(batch: Batch) -> None:
+    def counted(batch: Batch, backup: bool = False) -> None:
         tries.append(batch.events[0].key)
-        real_put(batch)
+        real_put(batch, backup)
 
     monkeypatch.setattr(shared, "put", counted)
     client = redis.Redis.from_url(NOWHERE, socket_connect_timeout=0.2)
