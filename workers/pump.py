@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 import redis
-from rq import Queue, Retry
+from rq import Queue
 from rq.queue import EnqueueData
 
 from config import clock
@@ -23,7 +23,7 @@ from store.db import transaction
 from store.db_spool import DatabaseSpool
 from store.dead_letters import DeadLetters, error_type, fields_of, is_about_the_data
 from store.redis_client import Outage, wait_for_redis
-from workers.calls import JOBS_BY_NAME
+from workers.calls import EFFECT_RESULT_TTL, EFFECT_RETRY, JOBS_BY_NAME, run_effects
 from workers.context import services
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,10 @@ GROUP = "call-log"
 CLAIM_IDLE_MS = 60_000
 EFFECT_MARK_KEY = "callflow:effect:{job_id}"
 EFFECT_MARK_TTL = 7 * 86400
-EFFECT_RETRY = Retry(max=3, interval=[2, 10, 30])
+# A pump round's effects due now share a job this many at a time: rq's cost of a job (about
+# ten Redis round trips) is paid once for them, while a slow REST call among them (a dial)
+# holds up only a few, and a big round still spreads over the workers.
+EFFECTS_PER_JOB = 10
 CHORES_EVERY_SECONDS = 5.0
 RETRY_SECONDS = 2.0
 # After a round that did not fill a batch, the standing pump lets the stream gather this long
@@ -58,7 +61,8 @@ def start_effect(queue: Queue, call_sid: str, effect: Effect) -> bool:
 def start_effects(queue: Queue, effects: Iterable[tuple[str, Effect]]) -> int:
     """Enqueue each (CallSid, effect)'s job once, however often its batch is replayed, in two
     round trips whatever their number: the marks (SET NX), then the jobs of those newly marked
-    in one pipeline. Returns how many were enqueued; if enqueueing fails, the marks are taken
+    in one pipeline. Effects due now go EFFECTS_PER_JOB to a job (run_effects), one alone under
+    its own id. Returns how many effects were enqueued; if enqueueing fails, the marks are taken
     back (so a replay enqueues them) and the error raised."""
     wanted: dict[str, tuple[str, Effect]] = {}
     for call_sid, effect in effects:
@@ -72,26 +76,9 @@ def start_effects(queue: Queue, effects: Iterable[tuple[str, Effect]]) -> int:
     marked = [job_id for job_id, was_set in zip(wanted, pipe.execute(), strict=True) if was_set]
     if not marked:
         return 0
-    now: list[EnqueueData] = []
     try:
         with queue.connection.pipeline() as pipe:
-            for job_id in marked:
-                call_sid, effect = wanted[job_id]
-                job = JOBS_BY_NAME.get(effect.func)
-                # A typed effect's job takes the CallSid first; an effect written before effects
-                # were typed names its job's dotted path and carries the CallSid among its
-                # arguments.
-                func, args = (job, (call_sid, *effect.args)) if job else (effect.func,
-                                                                          effect.args)
-                if effect.delay_seconds:
-                    queue.enqueue_in(timedelta(seconds=effect.delay_seconds), func, *args,
-                                     job_id=job_id, retry=EFFECT_RETRY, result_ttl=3600,
-                                     pipeline=pipe)
-                else:
-                    now.append(Queue.prepare_data(func, args, job_id=job_id, retry=EFFECT_RETRY,
-                                                  result_ttl=3600))
-            if now:
-                queue.enqueue_many(now, pipeline=pipe)
+            _enqueue(queue, pipe, [(job_id, *wanted[job_id]) for job_id in marked])
             pipe.execute()
     except Exception:
         queue.connection.delete(*(marks[job_id] for job_id in marked))
@@ -99,16 +86,47 @@ def start_effects(queue: Queue, effects: Iterable[tuple[str, Effect]]) -> int:
     return len(marked)
 
 
+def _enqueue(queue: Queue, pipe, effects: list[tuple[str, str, Effect]]) -> None:
+    now: list[EnqueueData] = []
+    together: list[tuple[str, str, tuple]] = []
+    for job_id, call_sid, effect in effects:
+        if effect.func not in JOBS_BY_NAME:
+            # An effect written before effects were typed names its job's dotted path and
+            # carries the CallSid among its arguments.
+            now.append(Queue.prepare_data(effect.func, effect.args, job_id=job_id,
+                                          retry=EFFECT_RETRY, result_ttl=EFFECT_RESULT_TTL))
+        elif effect.delay_seconds:
+            queue.enqueue_in(timedelta(seconds=effect.delay_seconds), JOBS_BY_NAME[effect.func],
+                             call_sid, *effect.args, job_id=job_id, retry=EFFECT_RETRY,
+                             result_ttl=EFFECT_RESULT_TTL, pipeline=pipe)
+        else:
+            together.append((job_id, effect.func, (call_sid, *effect.args)))
+    for start in range(0, len(together), EFFECTS_PER_JOB):
+        group = together[start:start + EFFECTS_PER_JOB]
+        if len(group) == 1:
+            [(job_id, name, args)] = group
+            now.append(Queue.prepare_data(JOBS_BY_NAME[name], args, job_id=job_id,
+                                          retry=EFFECT_RETRY, result_ttl=EFFECT_RESULT_TTL))
+        else:
+            now.append(Queue.prepare_data(
+                run_effects, (group,), job_id=f"effects-{group[0][0]}", retry=EFFECT_RETRY,
+                result_ttl=EFFECT_RESULT_TTL, description=f"{len(group)} effects of calls"))
+    if now:
+        queue.enqueue_many(now, pipeline=pipe)
+
+
 def pump_events(batch_size: int = 500, max_rounds: int = 200) -> int:
     """Ingest what is pending (and any events a crashed pump left), once each; returns events
-    seen. The periodic safety net behind the standing pump, and the tests' way to run it."""
+    seen. The periodic safety net behind the standing pump, and the tests' way to run it: it
+    stops at the first round that did not fill a batch, so that under steady load (a few new
+    events every round) it does not stay on as one more pump."""
     s = services()
     consumer = _consumer()
     seen = 0
     for _ in range(max_rounds):
         entries, events = _pump_round(s, consumer, batch_size, chores=True)
         seen += events
-        if not entries:
+        if entries < batch_size:
             break
     return seen
 

@@ -35,7 +35,9 @@ from workers.pump import GROUP
 
 CALLS = 40
 STATUSES = (("ringing", 0), ("in-progress", 1), ("completed", 2))
-JOB_OK = re.compile(r"Job OK \(([\w-]+)\)")
+# rq's line for a job of its own, and run_effects' for each effect in a shared job (whose own
+# id, effects-..., is not an effect's).
+JOB_OK = re.compile(r"(?:Job|Effect) OK \((?!effects-)([\w-]+)\)")
 
 
 def call_sids(count: int) -> list[str]:

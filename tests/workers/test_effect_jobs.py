@@ -1,6 +1,7 @@
 """The one table from the core's effects to the jobs that carry them out."""
 
 import pytest
+from rq import SimpleWorker
 
 from callflow.effects import (
     EFFECT_TYPES,
@@ -13,9 +14,11 @@ from callflow.effects import (
     OfferVoicemail,
     PassedOn,
 )
+from store.agent_pool import AgentPool
 from store.call_events import Effect
 from workers import pump
-from workers.calls import JOBS
+from workers.calls import EFFECT_RETRY, JOBS, run_effects
+from workers.context import use_services
 
 SID = "CA" + "a" * 32
 
@@ -37,3 +40,44 @@ def test_an_effect_starts_its_job_with_the_call_sid_first(services, effect, job,
     assert pump.start_effect(services.queue, SID, Effect.of(effect, "key"))
     started = services.queue.fetch_job(f"{SID}-key")
     assert (started.func_name, started.args) == (f"workers.calls.{job}", args)
+
+
+@pytest.fixture
+def worker_services(services):
+    use_services(services)
+    yield services
+    use_services(None)
+
+
+def test_effects_sharing_a_job_each_do_what_their_own_job_would(worker_services):
+    s = worker_services
+    other = "CA" + "b" * 32
+    effects = [(SID, Effect.of(PassedOn(4, "voicemail"), "passed-on")),
+               (other, Effect.of(PassedOn(5, "fallback"), "passed-on"))]
+    assert pump.start_effects(s.queue, effects) == 2
+    [job_id] = s.queue.job_ids
+    SimpleWorker([s.queue], connection=s.worker_redis).work(burst=True)
+    job = s.queue.fetch_job(job_id)
+    assert job.get_status() == "finished"
+    assert job.return_value() == {f"{SID}-passed-on": "passed on to voicemail",
+                                  f"{other}-passed-on": "passed on to fallback"}
+    pool = AgentPool(s.worker_redis)
+    assert (pool.passed_on(4), pool.passed_on(5)) == ((SID, "voicemail"), (other, "fallback"))
+
+
+def test_an_effect_that_fails_in_a_shared_job_is_tried_again_alone(worker_services, caplog):
+    s = worker_services
+    broken = ("broken-effect", "passed_on", (SID,))  # its job's other arguments are missing
+    job = s.queue.enqueue(run_effects, [broken, (f"{SID}-next", "passed_on", (SID, 4, "fallback"))])
+    SimpleWorker([s.queue], connection=s.worker_redis).work(burst=True)
+    job.refresh()
+    assert job.get_status() == "finished"
+    assert job.return_value() == {"broken-effect": "failed (TypeError); to be tried again alone",
+                                  f"{SID}-next": "passed on to fallback"}
+    assert AgentPool(s.worker_redis).passed_on(4) == (SID, "fallback")
+    # The broken one waits, under its own id, for the first of the retries it would have had.
+    assert s.queue.scheduled_job_registry.get_job_ids() == ["broken-effect"]
+    alone = s.queue.fetch_job("broken-effect")
+    assert (alone.func_name, alone.args, alone.retries_left) == (
+        "workers.calls.passed_on", (SID,), EFFECT_RETRY.max)
+    assert "effect broken-effect failed (TypeError)" in caplog.text

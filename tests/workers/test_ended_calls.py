@@ -9,6 +9,7 @@ from store import twilio_rest as rest_api
 from store.agent_pool import AgentPool, Availability
 from store.call_events import Batch
 from store.live_call import LiveCall, read_live, update_live
+from tests.support.round_trips import count_round_trips
 from workers import calls
 from workers.context import use_services
 
@@ -73,7 +74,7 @@ def test_a_retry_for_an_ended_call_claims_and_rings_nobody(worker, staff, twilio
     assert pool.current_call(alex.id) is None
 
 
-def test_a_caller_who_hangs_up_has_their_timers_cancelled(worker):
+def test_a_caller_who_hangs_up_has_their_timers_cancelled(worker, monkeypatch):
     from callflow.effects import MAX_WAIT_KEY, OfferVoicemail, dispatch_key
     from store.call_events import Effect, job_id_for
     from workers.pump import start_effects
@@ -87,8 +88,11 @@ def test_a_caller_who_hangs_up_has_their_timers_cancelled(worker):
     assert set(registry.get_job_ids()) == timers
 
     update_live(worker.worker_redis, SID, LiveCall(state=CallState.ENDED))
+    sent = count_round_trips(monkeypatch)
     calls.call_finished(SID)
 
+    # Out of the waiting index, then the timers cancelled and the live state read together.
+    assert sent[0] == 2
     assert registry.get_job_ids() == []
     for job_id in timers:
         assert not worker.worker_redis.exists(worker.queue.job_class.key_for(job_id))

@@ -59,6 +59,32 @@ def test_duplicate_and_out_of_order_callbacks_land_once(worker_services):
     assert s.redis.xlen(STREAM_KEY) == 0
 
 
+def test_the_safety_net_stops_once_it_has_caught_up_while_calls_keep_coming(worker_services,
+                                                                              monkeypatch):
+    # The periodic pump_events runs beside the standing pumps: under steady load a round always
+    # finds a few new events, and it must not stay on as a third pump (doing its chores every
+    # round) until its round limit.
+    s = worker_services
+    rounds = []
+    one_round = pump._pump_round
+
+    def round_while_calls_arrive(*args, **kwargs):
+        rounds.append(one_round(*args, **kwargs))
+        s.event_sink.emit(batch(event("status", f"status:ringing:{len(rounds)}",
+                                      status="ringing")))
+        return rounds[-1]
+
+    monkeypatch.setattr(pump, "_pump_round", round_while_calls_arrive)
+    s.event_sink.emit(batch(event("status", "status:ringing:0", status="ringing")))
+    assert pump.pump_events(batch_size=10) == 1
+    assert rounds == [(1, 1)]
+    # A backlog bigger than a round is still taken round after round.
+    monkeypatch.setattr(pump, "_pump_round", one_round)
+    for n in range(25):
+        s.event_sink.emit(batch(event("status", f"status:backlog:{n}", status="ringing")))
+    assert pump.pump_events(batch_size=10) == 26
+
+
 def test_an_effect_is_started_once_however_often_its_batch_is_replayed(worker_services):
     s = worker_services
     effect = Effect.of(CallerLeft(), "finished")

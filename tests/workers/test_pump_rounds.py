@@ -116,18 +116,25 @@ def test_a_round_gives_what_recording_its_batches_in_turn_gives(services):
 # --- a round's jobs: marked and enqueued in two round trips ------------------------------------
 
 def test_a_rounds_effects_are_enqueued_once_each_and_delayed_ones_scheduled(services):
-    effects = [(sid(n), Effect.of(CallerLeft(), "finished")) for n in range(20)]
+    effects = [(sid(n), Effect.of(CallerLeft(), "finished")) for n in range(21)]
     effects.append((sid(0), Effect.of(CallerLeft(), "later", delay_seconds=60)))
     effects.append((sid(0), Effect.of(CallerLeft(), "finished")))  # twice in one round
-    assert pump.start_effects(services.queue, effects) == 21
-    assert sorted(services.queue.job_ids) == sorted(f"{sid(n)}-finished" for n in range(20))
-    job = services.queue.fetch_job(f"{sid(3)}-finished")
-    assert (job.func_name, job.args, job.retries_left) == (
-        "workers.calls.call_finished", (sid(3),), 3)
+    assert pump.start_effects(services.queue, effects) == 22
+    # Due now: ten to a job, and one left over alone under its own id.
+    assert services.queue.job_ids == [f"effects-{sid(0)}-finished",
+                                      f"effects-{sid(10)}-finished", f"{sid(20)}-finished"]
+    first, second, alone = map(services.queue.fetch_job, services.queue.job_ids)
+    assert (first.func_name, first.args, first.retries_left) == (
+        "workers.calls.run_effects",
+        ([(f"{sid(n)}-finished", "caller_left", (sid(n),)) for n in range(10)],), 3)
+    assert second.args == ([(f"{sid(n)}-finished", "caller_left", (sid(n),))
+                            for n in range(10, 20)],)
+    assert (alone.func_name, alone.args, alone.retries_left) == (
+        "workers.calls.call_finished", (sid(20),), 3)
     assert ScheduledJobRegistry(queue=services.queue).get_job_ids() == [f"{sid(0)}-later"]
     # Replayed, nothing is enqueued again.
     assert pump.start_effects(services.queue, effects) == 0
-    assert services.queue.count == 20
+    assert services.queue.count == 3
 
 
 def test_when_enqueueing_fails_the_marks_are_taken_back_for_the_replay(services, monkeypatch):
@@ -142,7 +149,9 @@ def test_when_enqueueing_fails_the_marks_are_taken_back_for_the_replay(services,
             pump.start_effects(services.queue, effects)
     assert services.queue.count == 0
     assert pump.start_effects(services.queue, effects) == 3
-    assert services.queue.count == 3
+    [job] = map(services.queue.fetch_job, services.queue.job_ids)
+    assert [job_id for job_id, _name, _args in job.args[0]] == [
+        f"{sid(n)}-finished" for n in range(3)]
 
 
 # --- the worker runs jobs in its own process, each within its time-out -------------------------

@@ -5,13 +5,13 @@ the worker's registration still stays alive and a lost Redis still ends the work
 from __future__ import annotations
 
 import redis
-from redis.connection import AbstractConnection
 from rq import Queue
 from rq.job import JobStatus
 
 from service import background
 from service.background import PatientWorker, RedisLost
 from store.redis_client import Outage
+from tests.support.round_trips import count_round_trips
 from usecases.bootstrap import QUEUE_NAME
 
 JOBS = 40
@@ -22,24 +22,12 @@ def doubled(n: int) -> int:
     return 2 * n
 
 
-def _round_trips(monkeypatch) -> list[int]:
-    sent = [0]
-    real = AbstractConnection.send_packed_command
-
-    def counting(self, command, check_health=True):
-        sent[0] += 1
-        return real(self, command, check_health)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
-    return sent
-
-
 def test_a_busy_worker_spends_at_most_twelve_round_trips_a_job(services, monkeypatch):
     queue = Queue(QUEUE_NAME, connection=services.worker_redis)
     jobs = [queue.enqueue(doubled, n) for n in range(JOBS)]
     worker = PatientWorker([QUEUE_NAME], connection=services.worker_redis,
                            outage=Outage("test worker"))
-    sent = _round_trips(monkeypatch)
+    sent = count_round_trips(monkeypatch)
     worker.work(burst=True)
     assert [job.latest_result().return_value for job in jobs] == [2 * n for n in range(JOBS)]
     # rq 3.0 as it comes: 20 a job (three heartbeats of three commands each, sent one by one).
@@ -61,7 +49,7 @@ def test_a_heartbeat_soon_after_another_is_not_sent_but_a_late_one_is(services, 
     worker = PatientWorker([QUEUE_NAME], connection=services.worker_redis,
                            outage=Outage("test worker"))
     worker.register_birth()
-    sent = _round_trips(monkeypatch)
+    sent = count_round_trips(monkeypatch)
     worker.heartbeat()
     worker.heartbeat()
     assert sent[0] == 1
