@@ -86,21 +86,24 @@ def start_effects(queue: Queue, effects: Iterable[tuple[str, Effect]]) -> int:
     return len(marked)
 
 
-def _enqueue(queue: Queue, pipe, effects: list[tuple[str, str, Effect]]) -> None:
+def _enqueue(queue: Queue, pipe: redis.client.Pipeline,
+             effects: list[tuple[str, str, Effect]]) -> None:
+    """Add the jobs of these (job id, CallSid, effect) to the pipeline."""
     now: list[EnqueueData] = []
     together: list[tuple[str, str, tuple]] = []
     for job_id, call_sid, effect in effects:
-        if effect.func not in JOBS_BY_NAME:
-            # An effect written before effects were typed names its job's dotted path and
-            # carries the CallSid among its arguments.
-            now.append(Queue.prepare_data(effect.func, effect.args, job_id=job_id,
-                                          retry=EFFECT_RETRY, result_ttl=EFFECT_RESULT_TTL))
-        elif effect.delay_seconds:
-            queue.enqueue_in(timedelta(seconds=effect.delay_seconds), JOBS_BY_NAME[effect.func],
-                             call_sid, *effect.args, job_id=job_id, retry=EFFECT_RETRY,
-                             result_ttl=EFFECT_RESULT_TTL, pipeline=pipe)
+        job = JOBS_BY_NAME.get(effect.func)
+        # A typed effect's job takes the CallSid first; an effect written before effects were
+        # typed names its job's dotted path and carries the CallSid among its arguments.
+        func, args = (job, (call_sid, *effect.args)) if job else (effect.func, effect.args)
+        if effect.delay_seconds:
+            queue.enqueue_in(timedelta(seconds=effect.delay_seconds), func, *args, job_id=job_id,
+                             retry=EFFECT_RETRY, result_ttl=EFFECT_RESULT_TTL, pipeline=pipe)
+        elif job:
+            together.append((job_id, effect.func, args))
         else:
-            together.append((job_id, effect.func, (call_sid, *effect.args)))
+            now.append(Queue.prepare_data(func, args, job_id=job_id, retry=EFFECT_RETRY,
+                                          result_ttl=EFFECT_RESULT_TTL))
     for start in range(0, len(together), EFFECTS_PER_JOB):
         group = together[start:start + EFFECTS_PER_JOB]
         if len(group) == 1:

@@ -109,6 +109,18 @@ def test_an_effect_written_before_effects_were_typed_still_starts_its_job(worker
     assert (job.func_name, job.args) == ("workers.calls.call_finished", (SID,))
 
 
+def test_a_delayed_effect_written_before_effects_were_typed_is_still_scheduled(worker_services):
+    s = worker_services
+    effect = Effect("workers.calls.offer_voicemail_if_waiting", "max-wait", (SID,), 300)
+    s.event_sink.emit(batch(event("status", "status:ringing", status="ringing"),
+                            effects=(effect,)))
+    pump.pump_events()
+    assert s.queue.job_ids == []
+    assert s.queue.scheduled_job_registry.get_job_ids() == [f"{SID}-max-wait"]
+    job = s.queue.fetch_job(f"{SID}-max-wait")
+    assert (job.func_name, job.args) == ("workers.calls.offer_voicemail_if_waiting", (SID,))
+
+
 def test_events_a_crashed_worker_took_are_claimed_and_recorded(worker_services, monkeypatch):
     s = worker_services
     s.event_sink.emit(batch(event("received", "received", **{"from": None, "withheld": True})))
