@@ -571,10 +571,27 @@ def load_phase(rate: float, seconds: float, hold: float, port: int, engine,
         "jobs_queued_at_end": jobs_behind,
         "cpu_seconds": {role: round(cpu_after[role] - cpu_before.get(role, 0.0), 1)
                         for role in cpu_after},
+        "cpu_ms_per_call": cpu_per_call(cpu_after, cpu_before, len(results)),
         "redis_commands_per_call": dict(sorted(
             ((name, n) for name, n in per_call.items() if n >= 0.05),
             key=lambda item: -item[1])),
     }
+
+
+# The service's own processes: what a deployment runs (the rest is this machine's stand-in for
+# Twilio and the bench's own measuring).
+SERVICE_ROLES = ("web", "pump", "worker", "scheduler", "postgres", "redis")
+
+
+def cpu_per_call(after: dict[str, float], before: dict[str, float], calls: int) -> dict:
+    """Milliseconds of CPU a call by role, the service's own total, and how many calls a second
+    the machine's cores would carry at that cost with nothing else on them."""
+    ms = {role: round((after[role] - before.get(role, 0.0)) * 1000 / max(1, calls), 2)
+          for role in after}
+    service = round(sum(ms.get(role, 0.0) for role in SERVICE_ROLES), 2)
+    return {"by_role": ms, "service": service,
+            "service_calls_per_second_on_these_cores":
+                round((os.cpu_count() or 1) * 1000 / service) if service else None}
 
 
 def keeps_up(phase: dict) -> bool:
@@ -845,6 +862,14 @@ def report(result: dict) -> str:
                      f"{lag['p99']!s:>8} {lag['max']!s:>8} "
                      f"{p['lag_first_fifth_ms']!s:>8}/{p['lag_last_fifth_ms']!s:<8}  "
                      f"{'yes' if p['keeps_up'] else 'NO':<8}  {p.get('jobs_queued_at_end')}")
+    for p in result["phases"]:
+        cpu = p.get("cpu_ms_per_call")
+        if cpu:
+            roles = ", ".join(f"{role} {ms:g}" for role, ms in cpu["by_role"].items())
+            lines.append(f"{p['rate']:g} calls/s, ms of CPU a call: {roles}; the service's own "
+                         f"{cpu['service']:g} (about "
+                         f"{cpu['service_calls_per_second_on_these_cores']} calls/s on "
+                         f"{os.cpu_count()} cores with nothing else on them)")
     lines.append(f"sustained: {result['sustained_calls_per_second']} calls/s with lag p99 <= "
                  f"{LAG_GOAL_SECONDS:g} s; lag grows from: {result['lag_grows_at']}")
     if "available_to_dialled" in result:
