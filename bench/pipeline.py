@@ -128,6 +128,8 @@ class TwilioStub:
     web_port: int
     requests: list[tuple[float, str, dict[str, str]]] = field(default_factory=list)
     answer_rings: bool = True
+    # Twilio's own time to answer a REST request (100-300 ms from the UK); 0 answers at once.
+    latency_seconds: float = 0.0
     port: int = 0
     answered: int = 0
     failed_answers: int = 0
@@ -143,6 +145,8 @@ class TwilioStub:
                 form = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
                 path = urlsplit(self.path).path
                 stub.requests.append((arrived, path, form))
+                if stub.latency_seconds:
+                    time.sleep(stub.latency_seconds)
                 sid = "CA" + secrets.token_hex(16)
                 body = json.dumps({"sid": sid, "call_sid": form.get("CallSid", sid),
                                    "account_sid": ACCOUNT_SID, "status": "queued",
@@ -765,7 +769,7 @@ def run(args) -> dict:
     try:
         engine = make_engine(database.url)
         migrate.upgrade(engine)
-        stub = TwilioStub(web_port=0).start()
+        stub = TwilioStub(web_port=0, latency_seconds=args.rest_latency_ms / 1000).start()
         env = environment(database.url, redis_server.url, work / "var", stub.port)
         services = Services(load_settings(env))
         agent_ids, token = seed_staff(services, args.agents)
@@ -799,7 +803,7 @@ def run(args) -> dict:
         result = {
             "database": database.describe(), "web_workers": args.web_workers,
             "pumps": args.pumps, "workers": args.workers, "agents": args.agents,
-            "background_nice": args.background_nice,
+            "background_nice": args.background_nice, "rest_latency_ms": args.rest_latency_ms,
             "worker_forks_per_job": args.fork,
             "hold_seconds": args.hold, "phases": phases,
             "sustained_calls_per_second": sustained, "lag_grows_at": grows_at,
@@ -901,6 +905,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pumps", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--agents", type=int, default=40)
+    parser.add_argument("--rest-latency-ms", type=float, default=0,
+                        help="the stand-in for Twilio's REST API answers after this long")
     parser.add_argument("--fork", action="store_true",
                         help="rq workers that fork per job, as before (bench/simple_worker.py)")
     parser.add_argument("--background-nice", type=int, default=0,

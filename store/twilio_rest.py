@@ -86,18 +86,32 @@ class BaseUrlHttpClient(TwilioHttpClient):
         timeout: float | None = None,
         allow_redirects: bool = False,
     ) -> Response:
-        """Send the request to `base_url` and remember this thread's response."""
+        """Send the request to `base_url` and remember this thread's response.
+
+        Sent here rather than through twilio's own request(), which keeps the response on the
+        client and returns it from there: threads sharing the client (gunicorn's threads, a
+        worker's effects side by side) could be handed each other's answer
+        (twilio/twilio-python#580). This keeps each answer to its own thread.
+        """
         self._last.response = None
-        response = super().request(
-            method,
-            self.rewrite_url(url),
-            params=params,
-            data=data,
-            headers=headers,
-            auth=auth,
-            timeout=timeout,
-            allow_redirects=allow_redirects,
-        )
+        if timeout is None:
+            timeout = self.timeout
+        elif timeout <= 0:
+            raise ValueError(timeout)
+        as_json = (headers or {}).get("Content-Type") in ("application/json",
+                                                          "application/scim+json")
+        outgoing = {"method": method.upper(), "url": self.rewrite_url(url), "params": params,
+                    "headers": headers, "auth": auth, "hooks": self.request_hooks,
+                    "json" if as_json else "data": data}
+        self.log_request(outgoing)
+        session = self.session or requests.Session()
+        prepared = session.prepare_request(requests.Request(**outgoing))
+        environment = session.merge_environment_settings(prepared.url, self.proxy, None, None,
+                                                         None)
+        sent = session.send(prepared, allow_redirects=allow_redirects, timeout=timeout,
+                            **environment)
+        self.log_response(sent.status_code, sent)
+        response = Response(int(sent.status_code), sent.text, sent.headers)
         self._last.response = response
         return response
 

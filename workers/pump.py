@@ -23,7 +23,13 @@ from store.db import transaction
 from store.db_spool import DatabaseSpool
 from store.dead_letters import DeadLetters, error_type, fields_of, is_about_the_data
 from store.redis_client import Outage, wait_for_redis
-from workers.calls import EFFECT_RESULT_TTL, EFFECT_RETRY, JOBS_BY_NAME, run_effects
+from workers.calls import (
+    EFFECT_RESULT_TTL,
+    EFFECT_RETRY,
+    EFFECT_THREADS,
+    JOBS_BY_NAME,
+    run_effects,
+)
 from workers.context import services
 
 log = logging.getLogger(__name__)
@@ -33,9 +39,9 @@ CLAIM_IDLE_MS = 60_000
 EFFECT_MARK_KEY = "callflow:effect:{job_id}"
 EFFECT_MARK_TTL = 7 * 86400
 # A pump round's effects due now share a job this many at a time: rq's cost of a job (about
-# ten Redis round trips) is paid once for them, while a slow REST call among them (a dial)
-# holds up only a few, and a big round still spreads over the workers.
-EFFECTS_PER_JOB = 10
+# ten Redis round trips) is paid once for them, different calls' effects run side by side in
+# the job's threads, and a big round still spreads over the workers.
+EFFECTS_PER_JOB = EFFECT_THREADS
 CHORES_EVERY_SECONDS = 5.0
 RETRY_SECONDS = 2.0
 # After a round that did not fill a batch, the standing pump lets the stream gather this long

@@ -1,5 +1,8 @@
 """The one table from the core's effects to the jobs that carry them out."""
 
+import threading
+import time
+
 import pytest
 from rq import SimpleWorker
 
@@ -81,3 +84,39 @@ def test_an_effect_that_fails_in_a_shared_job_is_tried_again_alone(worker_servic
     assert (alone.func_name, alone.args, alone.retries_left) == (
         "workers.calls.passed_on", (SID,), EFFECT_RETRY.max)
     assert "effect broken-effect failed (TypeError)" in caplog.text
+
+
+def test_different_calls_effects_in_one_job_run_side_by_side(worker_services, monkeypatch):
+    # Each waits for the other: run one after another, the first would give up waiting.
+    both_started = threading.Barrier(2, timeout=5)
+    note = AgentPool.note_passed_on
+
+    def waits_for_the_other(pool, staff_id, call_sid, to):
+        both_started.wait()
+        note(pool, staff_id, call_sid, to)
+
+    monkeypatch.setattr(AgentPool, "note_passed_on", waits_for_the_other)
+    other = "CA" + "b" * 32
+    outcomes = run_effects([(f"{SID}-a", "passed_on", (SID, 4, "voicemail")),
+                            (f"{other}-a", "passed_on", (other, 5, "fallback"))])
+    assert outcomes == {f"{SID}-a": "passed on to voicemail", f"{other}-a": "passed on to fallback"}
+
+
+def test_one_calls_effects_in_one_job_run_in_their_order(worker_services, monkeypatch):
+    ran = []
+    note = AgentPool.note_passed_on
+
+    def slow_first(pool, staff_id, call_sid, to):
+        if staff_id == 4:
+            time.sleep(0.3)
+        ran.append(staff_id)
+        note(pool, staff_id, call_sid, to)
+
+    monkeypatch.setattr(AgentPool, "note_passed_on", slow_first)
+    other = "CA" + "b" * 32
+    outcomes = run_effects([(f"{SID}-a", "passed_on", (SID, 4, "fallback")),
+                            (f"{other}-a", "passed_on", (other, 6, "fallback")),
+                            (f"{SID}-b", "passed_on", (SID, 5, "voicemail"))])
+    assert list(outcomes) == [f"{SID}-a", f"{other}-a", f"{SID}-b"]
+    # The other call's effect did not wait for this call's slow one; this call's came in order.
+    assert ran == [6, 4, 5]
