@@ -108,11 +108,12 @@ def dispatch_to_pool(call_sid: str, attempt: int) -> str:
     if staff_id is None:  # nobody free: the caller waits in the index
         _retry_dispatch(call_sid, attempt + 1)
         return "no agent available; waiting for one, trying again"
-    if not _still_waiting(call_sid):
+    live = _live(call_sid)
+    if not live.waiting:
         # The caller hung up while the agent was being claimed: give the agent back.
         _give_back(staff_id, call_sid)
         return "caller no longer waiting"
-    return _dial(call_sid, staff_id, Leg.POOL, attempt)
+    return _dial(call_sid, staff_id, Leg.POOL, attempt, live)
 
 
 def _retry_dispatch(call_sid: str, attempt: int) -> None:
@@ -136,11 +137,12 @@ def offer_waiting_caller(staff_id: int) -> str:
         if caller is None:
             return f"no waiting caller for staff {staff_id}, or they are not free"
         with call_sid_bound(caller.call_sid):
-            if not _still_waiting(caller.call_sid):
+            live = _live(caller.call_sid)
+            if not live.waiting:
                 _pool().release(staff_id, caller.call_sid)  # gone: try the next caller
                 continue
             try:
-                return _dial(caller.call_sid, staff_id, Leg.POOL, caller.attempt)
+                return _dial(caller.call_sid, staff_id, Leg.POOL, caller.attempt, live)
             except Exception:
                 # Not rung: the agent is free again, and the caller's own retries take over.
                 _pool().release(staff_id, caller.call_sid)
@@ -167,22 +169,20 @@ def dial_staff(call_sid: str, staff_id: int, leg: str) -> str:
                  staff_id)
         _record(call_sid, events.contact_away(now, staff_id, dialled_as))
         return _unanswered(call_sid, staff_id, dialled_as, 0)
-    if not _still_waiting(call_sid):
+    live = _live(call_sid)
+    if not live.waiting:
         _pool().release(staff_id, call_sid)
         return "caller no longer waiting"
-    return _dial(call_sid, staff_id, dialled_as, 0)
+    return _dial(call_sid, staff_id, dialled_as, 0, live)
 
 
-def _still_waiting(call_sid: str) -> bool:
-    return _live(call_sid).waiting
-
-
-def _dial(call_sid: str, staff_id: int, leg: Leg, attempt: int) -> str:
+def _dial(call_sid: str, staff_id: int, leg: Leg, attempt: int, live: LiveCall) -> str:
+    """Ring the member of staff claimed for a caller found waiting (live, just read)."""
     s = services()
     with s.sessions() as session:
         member = session.scalar(select(Staff).where(Staff.id == staff_id, Staff.active))
         target = member.dial_target if member else None
-    fallback = _live(call_sid).fallback_staff_id
+    fallback = live.fallback_staff_id
     query = {"call": call_sid, "staff": staff_id, "leg": leg.value, "attempt": attempt,
              "fallback": "" if fallback is None else fallback}
     if target is None:
