@@ -611,14 +611,18 @@ def _children(pid: int) -> list[int]:
 
 
 class Gunicorn:
-    """gunicorn with sync workers on a free loopback port, started and stopped by us alone."""
+    """gunicorn on a free loopback port, started and stopped by us alone: sync workers, or
+    gthread with 4 threads each (what `callflow run` and the Procfile run)."""
 
-    def __init__(self, app: str, workers: int, env: dict[str, str], log_dir: Path):
+    def __init__(self, app: str, workers: int, env: dict[str, str], log_dir: Path,
+                 worker_class: str = "sync"):
         self.app, self.workers = app, workers
         self.port = free_port()
         self.log = log_dir / f"gunicorn-{app.split(':')[0]}-{workers}.log"
+        threads = ["--threads", "4"] if worker_class == "gthread" else []
         command = [
-            sys.executable, "-m", "gunicorn", "--worker-class", "sync", "--workers", str(workers),
+            sys.executable, "-m", "gunicorn", "--worker-class", worker_class, *threads,
+            "--workers", str(workers),
             "--bind", f"127.0.0.1:{self.port}", "--backlog", "2048", "--timeout", "30",
             "--graceful-timeout", "5", "--log-level", "warning", "--error-logfile", str(self.log),
             app,

@@ -775,7 +775,8 @@ def run(args) -> dict:
         agent_ids, token = seed_staff(services, args.agents)
         probe = http_request(SignedCall(urlencode(call_params("CA" + "0" * 32, "+447700900000"))
                                         .encode(), ""))
-        web = Gunicorn("service.wsgi:app", args.web_workers, env, work / "logs")
+        web = Gunicorn("service.wsgi:app", args.web_workers, env, work / "logs",
+                       worker_class=args.web_worker_class)
         processes.append(web)
         stub.web_port = web.port
         _wait_for_web(web, probe)
@@ -802,6 +803,7 @@ def run(args) -> dict:
         grows_at = next((p["rate"] for p in phases if not p["keeps_up"]), None)
         result = {
             "database": database.describe(), "web_workers": args.web_workers,
+            "web_worker_class": args.web_worker_class,
             "pumps": args.pumps, "workers": args.workers, "agents": args.agents,
             "background_nice": args.background_nice, "rest_latency_ms": args.rest_latency_ms,
             "worker_forks_per_job": args.fork,
@@ -854,7 +856,8 @@ def _wait_for_web(web: Gunicorn, probe: bytes, seconds: float = 60) -> None:
 
 def report(result: dict) -> str:
     """The figures as a plain table."""
-    lines = [f"whole pipeline, {result['database']}: gunicorn {result['web_workers']} workers, "
+    web = f"{result['web_workers']} {result.get('web_worker_class', 'sync')}"
+    lines = [f"whole pipeline, {result['database']}: gunicorn {web} workers, "
              f"{result['pumps']} pumps, {result['workers']} workers, {result['agents']} agents",
              f"{'calls/s':>8} {'calls':>7} {'errors':>6} {'lost':>5} {'in p99 ms':>9} "
              f"{'lag p50':>8} {'lag p95':>8} {'lag p99':>8} {'lag max':>8} {'first/last fifth':>17}"
@@ -902,6 +905,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=float, default=1.0,
                         help="seconds between a call's answer and its final status callback")
     parser.add_argument("--web-workers", type=int, default=3)
+    parser.add_argument("--web-worker-class", choices=("sync", "gthread"), default="sync",
+                        help="gthread (4 threads a worker) is what callflow run deploys")
     parser.add_argument("--pumps", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--agents", type=int, default=40)
