@@ -366,6 +366,7 @@ def run_effects(effects: list[tuple[str, str, tuple]]) -> dict[str, str]:
     for effect in effects:
         by_call.setdefault(effect[2][0], []).append(effect)
     calls = list(by_call.values())
+    services()  # built here, once, if this is the process's first job, not in each thread
     done = (map(_run_in_turn, calls) if len(calls) == 1
             else _side_by_side().map(_run_in_turn, calls))
     outcomes = {job_id: outcome for each_call in done for job_id, outcome in each_call.items()}
