@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Dialect, func, insert, select, text
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import JSON, Dialect, any_, bindparam, func, insert, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session, aliased, selectinload
 from sqlalchemy.types import TypeEngine
 
 from callflow import words
@@ -44,6 +46,8 @@ from store.models import (
 SYSTEM_ACTOR = "system"
 # Well under every database's limit on bound parameters (SQLite's is 999 before 3.32).
 _REFS_PER_QUERY = 500
+# Rows the routing cache's rebuild holds at once.
+_ROUTABLE_PER_FETCH = 10_000
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,8 @@ def arrangements_text(entry: RegisterEntry) -> str:
     return "; ".join(parts)
 
 
-_ROW_NAMES_SORTED = sorted(COLUMNS)
+# What a new entry's audit record holds, in name order: every field but the lift's.
+_AUDITED_SORTED = sorted(name for name in COLUMNS if name not in LIFT_COLUMNS)
 
 
 def diff(before: EntryFields | None, after: EntryFields | None) -> dict[str, list[str]]:
@@ -149,8 +154,7 @@ def diff(before: EntryFields | None, after: EntryFields | None) -> dict[str, lis
     old = entry_row(before) if before else {}
     new = entry_row(after) if after else {}
     if not old:  # a new entry (an import's many): every field it has, in name order
-        return {name: ["", new[name]] for name in _ROW_NAMES_SORTED
-                if new.get(name, "") != "" and name not in LIFT_COLUMNS}
+        return {name: ["", value] for name in _AUDITED_SORTED if (value := new.get(name, ""))}
     return {
         name: [old.get(name, ""), new.get(name, "")]
         for name in sorted(set(old) | set(new))
@@ -218,11 +222,13 @@ def entry_columns(fields: EntryFields, staff: dict[str, Staff], now: datetime) -
     }
 
 
-def insert_rows(session: Session, model: type[Base], rows: list[dict[str, object]]) -> None:
+def insert_rows(session: Session, model: type[Base], rows: list[dict[str, object]],
+                copies: BackgroundCopies | None = None) -> None:
     """Insert rows (each with the same columns) into a model's table in the session's
     transaction: on PostgreSQL by COPY, which sends them as one stream with no statement to
     plan per row, on SQLite by the driver's executemany INSERT. Each value goes through its
-    column's own conversion (JSON, UTC datetimes), as in the ORM's INSERT."""
+    column's own conversion (JSON, UTC datetimes), as in the ORM's INSERT. With copies (on
+    PostgreSQL) the COPY runs on their thread and this returns at once (see BackgroundCopies)."""
     if not rows:
         return
     connection = session.connection()
@@ -232,6 +238,8 @@ def insert_rows(session: Session, model: type[Base], rows: list[dict[str, object
     if dialect.name not in ("postgresql", "sqlite") or any(
             column.default is not None and column.name not in names for column in table.c):
         # A default the ORM fills in (not the database): let the ORM's INSERT do it.
+        if copies is not None:
+            copies.settle()
         session.execute(insert(model), rows)
         return
     converters = [(name, _copy_converter(table.c[name].type, dialect)) for name in names]
@@ -246,10 +254,45 @@ def insert_rows(session: Session, model: type[Base], rows: list[dict[str, object
             f"INSERT INTO {columns} VALUES ({', '.join('?' for _name in names)})",
             [tuple(row) for row in values])
         return
-    with connection.connection.driver_connection.cursor() as cursor, \
-            cursor.copy(f"COPY {columns} FROM STDIN") as copy:
-        for row in values:
-            copy.write_row(row)
+    driver = connection.connection.driver_connection
+
+    def copy() -> None:
+        with driver.cursor() as cursor, cursor.copy(f"COPY {columns} FROM STDIN") as stream:
+            for row in values:
+                stream.write_row(row)
+
+    if copies is None:
+        copy()
+    else:
+        copies.submit(copy)
+
+
+class BackgroundCopies:
+    """COPY statements run one after another on a thread of their own, in the caller's
+    transaction (PostgreSQL): while the server loads one chunk of an import (its foreign keys,
+    indexes), the caller reads and checks the next. psycopg releases the GIL while it waits on
+    the server. The caller settles (waits for every COPY, raising the first one's error) before
+    its own next use of the connection, and closes them before the transaction ends."""
+
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="register-copy")
+        self._pending: list[Future[None]] = []
+
+    def submit(self, copy: Callable[[], None]) -> None:
+        """Run copy after those already submitted."""
+        self._pending.append(self._thread.submit(copy))
+
+    def settle(self) -> None:
+        """Wait for every COPY submitted; raise the first one's error."""
+        pending, self._pending = self._pending, []
+        failed = [error for error in (future.exception() for future in pending) if error]
+        if failed:
+            raise failed[0]
+
+    def close(self) -> None:
+        """Wait for the COPY statements still running (their errors are the caller's to
+        settle first) and end the thread."""
+        self._thread.shutdown(wait=True)
 
 
 def _copy_converter(column_type: TypeEngine, dialect: Dialect) -> Callable[[object], object] | None:
@@ -258,8 +301,25 @@ def _copy_converter(column_type: TypeEngine, dialect: Dialect) -> Callable[[obje
     a call."""
     if isinstance(column_type, JSON):
         dumps = getattr(dialect, "_json_serializer", None) or json.dumps
-        return lambda value: "[]" if value == [] else dumps(value)
-    return column_type.dialect_impl(dialect).bind_processor(dialect)
+        return _last_repeated(lambda value: "[]" if value == [] else dumps(value))
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    return None if process is None else _last_repeated(process)
+
+
+def _last_repeated(convert: Callable[[object], object]) -> Callable[[object], object]:
+    """convert, answering again without a call when a value equals the one before (a column
+    such as created_at, the same in every row of an import, or a run of the same categories)."""
+    last: list[object] = [_NOTHING, None]
+
+    def converted(value: object) -> object:
+        if value != last[0] or type(value) is not type(last[0]):
+            last[0], last[1] = value, convert(value)
+        return last[1]
+
+    return converted
+
+
+_NOTHING = object()
 
 
 class RegisterStore:
@@ -338,14 +398,19 @@ class RegisterStore:
             # every chunk of a large import. Plan each lookup afresh, in this transaction only.
             self.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             self._custom_plans = True
-        for start in range(0, len(wanted), _REFS_PER_QUERY):
+        if self._custom_plans:
+            # One array for the whole lot (= ANY): no list of bound parameters to render and
+            # adapt one by one, as IN has.
+            matches = [RegisterEntry.customer_ref == any_(
+                bindparam("refs", wanted, type_=ARRAY(RegisterEntry.customer_ref.type)))]
+        else:
+            matches = [RegisterEntry.customer_ref.in_(wanted[start:start + _REFS_PER_QUERY])
+                       for start in range(0, len(wanted), _REFS_PER_QUERY)]
+        for match in matches:
             found.update(
                 (entry.customer_ref, entry)
                 for entry in self.session.scalars(
-                    select(RegisterEntry)
-                    .where(RegisterEntry.customer_ref.in_(wanted[start:start + _REFS_PER_QUERY]))
-                    .options(*_entry_options())
-                )
+                    select(RegisterEntry).where(match).options(*_entry_options()))
             )
         return found
 
@@ -404,15 +469,24 @@ class RegisterStore:
         action = "created" if before is None else "updated"
         return SaveResult(action, entry.id, changes, entry.customer_ref)
 
+    def background_copies(self) -> BackgroundCopies | None:
+        """A thread for create_many's COPY statements, on PostgreSQL (see BackgroundCopies);
+        None where the inserts are not COPY (SQLite)."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return None
+        return BackgroundCopies()
+
     def create_many(
         self,
         many: Iterable[EntryFields],
         actor: str,
         now: datetime,
         staff: dict[str, Staff],
+        copies: BackgroundCopies | None = None,
     ) -> list[SaveResult]:
         """Create new entries from fields already checked (validate), none of them lifted, with
-        their numbers and audit records: a few multi-row statements for the whole batch."""
+        their numbers and audit records: a few multi-row statements for the whole batch. With
+        copies, they are loaded on its thread: settle them before the next statement."""
         batch = list(many)
         if not batch:
             return []
@@ -425,7 +499,7 @@ class RegisterStore:
                     select(func.nextval(func.pg_get_serial_sequence("register_entries", "id")))
                     .select_from(func.generate_series(1, len(rows)))), strict=True):
                 row["id"] = entry_id
-            insert_rows(self.session, RegisterEntry, rows)
+            insert_rows(self.session, RegisterEntry, rows, copies)
             ids = {row["customer_ref"]: row["id"] for row in rows}
         else:
             ids = dict(self.session.execute(
@@ -433,16 +507,16 @@ class RegisterStore:
                 rows).all())
         phones = [{"entry_id": ids[f.customer_ref], "number": number, "position": position}
                   for f in batch for position, number in enumerate(f.phone_numbers)]
-        insert_rows(self.session, EntryPhone, phones)
+        insert_rows(self.session, EntryPhone, phones, copies)
         representatives = [
             {"entry_id": ids[f.customer_ref], "number": number, "covered": r.covered}
             for f in batch for r in f.representatives for number in r.phone_numbers]
-        insert_rows(self.session, RepresentativePhone, representatives)
+        insert_rows(self.session, RepresentativePhone, representatives, copies)
         results = [SaveResult("created", ids[f.customer_ref], diff(None, f), f.customer_ref)
                    for f in batch]
         insert_rows(self.session, AuditRecord, [
             {"entry_id": r.entry_id, "customer_ref": r.customer_ref, "actor": actor,
-             "action": "created", "at": now, "changes": r.changes} for r in results])
+             "action": "created", "at": now, "changes": r.changes} for r in results], copies)
         return results
 
     def _apply(
@@ -548,25 +622,32 @@ class RegisterStore:
 
     def routable(self, today: date) -> Iterator[tuple[str, Restriction]]:
         """(number, restriction) for every entry not lapsed or lifted, for the routing cache."""
-        # The routing columns only, as rows (no ORM objects). Not a server-side cursor: its
-        # fast-start plan on a table just filled (no statistics yet) joined row by row.
+        if self.session.get_bind().dialect.name == "postgresql":
+            # Streamed through a server-side cursor (yield_per), never all in memory; planned
+            # for every row, not a fast start, whose plan on a table just filled (no statistics
+            # yet) joined row by row.
+            self.session.execute(text("SET LOCAL cursor_tuple_fraction = 1.0"))
+        # The routing columns only, as rows (no ORM objects).
         rows = self.session.execute(
             select(EntryPhone.number, *_ROUTING_COLUMNS)
             .join(RegisterEntry)
             .where(RegisterEntry.lifted_at.is_(None), RegisterEntry.ends_on >= today)
+            .execution_options(yield_per=_ROUTABLE_PER_FETCH)
         )
-        own: set[str] = set()
         for row in rows:
-            own.add(row.number)
             yield row.number, restriction_of(row)  # a row has the columns restriction_of reads
         # A representative's number after the entries' own: a person's own number wins.
+        holder = aliased(RegisterEntry)
+        owned = (select(EntryPhone.id).join(holder, EntryPhone.entry_id == holder.id)
+                 .where(EntryPhone.number == RepresentativePhone.number,
+                        holder.lifted_at.is_(None), holder.ends_on >= today))
         reps = self.session.execute(
             select(RepresentativePhone.number, RepresentativePhone.covered, RegisterEntry)
             .join(RegisterEntry, RepresentativePhone.entry_id == RegisterEntry.id)
-            .where(RegisterEntry.lifted_at.is_(None), RegisterEntry.ends_on >= today)
+            .where(RegisterEntry.lifted_at.is_(None), RegisterEntry.ends_on >= today,
+                   ~owned.exists())
             .order_by(RegisterEntry.starts_on.desc())
         )
         for number, covered, entry in reps:
-            if number not in own:
-                yield number, replace(restriction_of(entry), representative=True,
-                                      covered=bool(covered))
+            yield number, replace(restriction_of(entry), representative=True,
+                                  covered=bool(covered))

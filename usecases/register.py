@@ -75,7 +75,7 @@ class RegisterService:
         try:
             with transaction(self.sessions) as session:
                 # Checked and saved a chunk at a time; any problem rolls the whole write back.
-                saved, renotify, changed = check_and_save(
+                saved, renotify, changed, counted = check_and_save(
                     RegisterStore(session, self.max_review_months), entries, lines, today,
                     creating, actor, now, notify, bulk, progress)
                 if changed:
@@ -85,7 +85,7 @@ class RegisterService:
             return WriteResult(refused.problems)
         if token is not None:
             self._after_write(token, changed, version, today, bulk)
-        return WriteResult(((),) * len(entries), tuple(saved), tuple(renotify))
+        return WriteResult(((),) * len(entries), tuple(saved), tuple(renotify), counted)
 
     def save(self, fields: EntryFields, actor: str, now: datetime, today: date) -> SaveResult:
         """Write one entry's typed fields (see write); raise EntryInvalid if a rule fails."""

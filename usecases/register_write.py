@@ -7,8 +7,9 @@ register come through it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from itertools import islice
 from typing import TypeVar
@@ -19,7 +20,14 @@ from callflow.notices import needs_new_notice
 from callflow.register import EntryFields, FieldError, Restriction, read_entry
 from store.models import RegisterEntry, Staff
 from store.notices import withdraw_unsent
-from store.register import RegisterStore, SaveResult, diff, fields_of, restriction_of
+from store.register import (
+    BackgroundCopies,
+    RegisterStore,
+    SaveResult,
+    diff,
+    fields_of,
+    restriction_of,
+)
 from usecases.evidence import new_restriction_problems
 
 # An entry to write: its text fields (a CSV row, a form) or fields already typed.
@@ -32,10 +40,12 @@ class WriteResult:
 
     # Per entry, in the order given: what is wrong with it (empty when nothing is).
     problems: tuple[tuple[FieldError, ...], ...]
-    # Per entry, in the order given, when every entry passed and was saved.
+    # Per entry, in the order given, when every entry passed and was saved (not a bulk write's).
     saved: tuple[SaveResult, ...] = ()
     # Entries whose customer must be sent a new restriction notice (policy 5.1).
     renotify: tuple[str, ...] = ()
+    # A bulk write's saves, by action, in place of saved (an import of a million entries).
+    counted: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -49,6 +59,8 @@ class WriteResult:
 
     def count(self, action: str) -> int:
         """How many entries were created, updated or unchanged."""
+        if self.counted:
+            return self.counted.get(action, 0)
         return sum(1 for result in self.saved if result.action == action)
 
 
@@ -102,10 +114,17 @@ class Checker:
         self.seen_refs: dict[str, int] = {}
         self.batch_numbers: dict[str, str] = {}
 
-    def check(self, chunk: Sequence[EntryInput], lines: Sequence[int]) -> list[Draft]:
-        """Read and check a chunk of entries once (lines names them in messages)."""
+    @staticmethod
+    def read(chunk: Sequence[EntryInput]) -> list[tuple[EntryFields, list[FieldError]]]:
+        """The chunk's typed fields and the problems found reading them: the core's parsing
+        alone, with no use of the database."""
+        return [read_input(entry) for entry in chunk]
+
+    def judge(self, read: Sequence[tuple[EntryFields, list[FieldError]]],
+              lines: Sequence[int]) -> list[Draft]:
+        """Check a chunk as read (see read) against the rules, the register and the entries
+        before it, once (lines names them in messages)."""
         store, today = self.store, self.today
-        read = [read_input(entry) for entry in chunk]
         # The stored entries are read a chunk at a time (one query each), not row by row.
         stored = store.get_many(fields.customer_ref for fields, _ in read if fields.customer_ref)
         drafts = []
@@ -154,34 +173,51 @@ def check_and_save(
     notify: bool,
     bulk: bool,
     progress: Progress,
-) -> tuple[list[SaveResult], list[str], list[CacheChange]]:
+) -> tuple[list[SaveResult], list[str], list[CacheChange], Counter[str]]:
     """Check and save the entries a chunk at a time in the caller's transaction, holding only
     a chunk's fields at once; raise Refused, with every entry's problems, if any has one.
 
     Once an entry has a problem nothing more is saved, but every entry is still checked, so that
     all problems are reported at once; the caller's transaction rolls back what was saved
-    (all or nothing). See save_drafts for what is returned.
+    (all or nothing). See save_drafts for what is returned; a bulk write counts what it did
+    (the last item) rather than keep a result per entry, and on PostgreSQL loads its new
+    entries (COPY) on a thread while the next chunk is read.
     """
     checker = Checker(store, today, creating)
     problems: list[tuple[FieldError, ...]] = []
     refused = False
     saved: list[SaveResult] = []
+    counted: Counter[str] = Counter()
     renotify: list[str] = []
     changed: list[CacheChange] = []
-    for chunk_lines, chunk in zip(_chunks(lines, CHUNK), _chunks(progress(entries), CHUNK),
-                                  strict=True):
-        drafts = checker.check(chunk, chunk_lines)
-        problems += (tuple(draft.problems) for draft in drafts)
-        refused = refused or any(draft.problems for draft in drafts)
-        if refused:
-            continue
-        done = save_drafts(store.session, drafts, checker.staff, actor, now, notify, bulk)
-        saved += done[0]
-        renotify += done[1]
-        changed += done[2]
+    copies = store.background_copies() if bulk else None
+    try:
+        for chunk_lines, chunk in zip(_chunks(lines, CHUNK), _chunks(progress(entries), CHUNK),
+                                      strict=True):
+            read = checker.read(chunk)  # the core's parsing, while the chunk before loads
+            if copies is not None:
+                copies.settle()  # the chunk before is loaded: the connection is free again
+            drafts = checker.judge(read, chunk_lines)
+            problems += (tuple(draft.problems) for draft in drafts)
+            refused = refused or any(draft.problems for draft in drafts)
+            if refused:
+                continue
+            done = save_drafts(store.session, drafts, checker.staff, actor, now, notify, bulk,
+                               copies)
+            if bulk:
+                counted.update(result.action for result in done[0])
+            else:
+                saved += done[0]
+            renotify += done[1]
+            changed += done[2]
+        if copies is not None:
+            copies.settle()
+    finally:
+        if copies is not None:
+            copies.close()  # before the caller's transaction commits or rolls back
     if refused:
         raise Refused(tuple(problems))
-    return saved, renotify, changed
+    return saved, renotify, changed, counted
 
 
 # Entries read, or saved, per round of statements.
@@ -242,6 +278,7 @@ def save_drafts(
     now: datetime,
     notify: bool,
     bulk: bool = False,
+    copies: BackgroundCopies | None = None,
 ) -> tuple[list[SaveResult], list[str], list[CacheChange]]:
     """Save checked drafts with their audit records; a lift withdraws unsent notices.
 
@@ -249,7 +286,8 @@ def save_drafts(
     form). bulk is True when the routing cache is rebuilt after the commit (and the saves of
     new entries then carry no changes, which their audit records hold). Returns each save,
     the entries whose customer must be sent a new notice, and what the routing cache must
-    learn of each entry that changed.
+    learn of each entry that changed. With copies, new entries are loaded on their thread
+    (see BackgroundCopies), settled before any other save.
     """
     store = RegisterStore(session)
     saved: list[SaveResult] = []
@@ -259,25 +297,30 @@ def save_drafts(
         # New entries not lifted: a few multi-row statements for the chunk. The rest (updates,
         # lifts) one by one, as they may withdraw notices and move numbers.
         created = {r.customer_ref: r for r in store.create_many(
-            [d.fields for d in chunk if _creates(d)], actor, now, staff)}
+            [d.fields for d in chunk if _creates(d)], actor, now, staff, copies)}
         for draft in chunk:
             if not _creates(draft):
+                if copies is not None:
+                    copies.settle()
                 _save_one(session, store, draft, staff, actor, now, notify, saved, renotify,
                           cache_changes)
                 continue
             result = created[draft.fields.customer_ref]
-            # A bulk write's caller counts what was done; the audit records keep the changes.
-            saved.append(replace(result, changes={}) if bulk else result)
+            saved.append(result)  # a bulk write's caller only counts them
             if notify and not draft.fields.not_told_reason:  # policy 5.1: a new entry is told
                 renotify.append(result.customer_ref)
             if bulk:  # the cache is rebuilt after the commit: it needs no entry's details
-                cache_changes.append(CacheChange((), None, frozenset(), True))
+                cache_changes.append(_REBUILD)
                 continue
             entry = store.get_by_id(result.entry_id)
             cache_changes.append(CacheChange(
                 tuple(p.number for p in entry.phones), restriction_of(entry), frozenset(),
                 bool(entry.representative_phones)))
     return saved, renotify, cache_changes
+
+
+# What a bulk write's new entry tells the cache: only that it is rebuilt (one shared value).
+_REBUILD = CacheChange((), None, frozenset(), True)
 
 
 def _creates(draft: Draft) -> bool:
