@@ -89,7 +89,6 @@ def test_background_copies_run_in_order_and_settle_raises_the_first_error():
     copies.close()
 
 
-
 def test_the_rebuild_gives_a_number_to_its_own_entry_before_a_representative(services, staff):
     # QL-00001's advocate is on 07700 900456; that number later became QL-00002's own (a rule
     # refuses only a representative's number that is already an entry's). A lapsed entry's
