@@ -388,21 +388,17 @@ class RegisterStore:
         return check_entry(fields, roles, holders, unreadable, self.max_review_months,
                            self.last_reviewed_on(fields.customer_ref))
 
-    @property
-    def _on_postgresql(self) -> bool:
-        return self.session.get_bind().dialect.name == "postgresql"
-
     def get_many(self, customer_refs: Iterable[str]) -> dict[str, RegisterEntry]:
         """The entries for these customer references that exist, by reference."""
         wanted = sorted(set(customer_refs))
         found: dict[str, RegisterEntry] = {}
-        if not self._custom_plans and self._on_postgresql:
+        if not self._custom_plans and self.session.get_bind().dialect.name == "postgresql":
             # psycopg prepares a query run five times, and PostgreSQL may then keep one generic
             # plan made while this transaction's table was still empty (a sequential scan), for
             # every chunk of a large import. Plan each lookup afresh, in this transaction only.
             self.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             self._custom_plans = True
-        if self._on_postgresql:
+        if self._custom_plans:
             # One array for the whole lot (= ANY): no list of bound parameters to render and
             # adapt one by one, as IN has.
             matches = [RegisterEntry.customer_ref == any_(
@@ -476,7 +472,9 @@ class RegisterStore:
     def background_copies(self) -> BackgroundCopies | None:
         """A thread for create_many's COPY statements, on PostgreSQL (see BackgroundCopies);
         None where the inserts are not COPY (SQLite)."""
-        return BackgroundCopies() if self._on_postgresql else None
+        if self.session.get_bind().dialect.name != "postgresql":
+            return None
+        return BackgroundCopies()
 
     def create_many(
         self,
@@ -494,7 +492,7 @@ class RegisterStore:
             return []
         self.session.flush()
         rows = [entry_columns(fields, staff, now) for fields in batch]
-        if self._on_postgresql:
+        if self.session.get_bind().dialect.name == "postgresql":
             # Ids drawn first, so that the rows go as one pipelined executemany: a multi-row
             # INSERT ... RETURNING is a long new query text for psycopg to parse every time.
             for row, entry_id in zip(rows, self.session.scalars(
@@ -624,7 +622,7 @@ class RegisterStore:
 
     def routable(self, today: date) -> Iterator[tuple[str, Restriction]]:
         """(number, restriction) for every entry not lapsed or lifted, for the routing cache."""
-        if self._on_postgresql:
+        if self.session.get_bind().dialect.name == "postgresql":
             # Streamed through a server-side cursor (yield_per), never all in memory; planned
             # for every row, not a fast start, whose plan on a table just filled (no statistics
             # yet) joined row by row.

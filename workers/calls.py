@@ -363,9 +363,8 @@ def run_effects(effects: list[tuple[str, str, tuple]]) -> dict[str, str]:
     alone. Returns each effect's outcome by id.
     """
     by_call: dict[str, list[tuple[str, str, tuple]]] = {}
-    for job_id, name, args in effects:
-        call_sid = args[0]  # every effect's job takes the CallSid first
-        by_call.setdefault(call_sid, []).append((job_id, name, args))
+    for effect in effects:
+        by_call.setdefault(effect[2][0], []).append(effect)
     calls = list(by_call.values())
     services()  # built here, once, if this is the process's first job, not in each thread
     done = (map(_run_in_turn, calls) if len(calls) == 1
